@@ -1,0 +1,65 @@
+"""What a notebook cannot check about itself: forward-only imports between chapters, README vs index, install metadata."""
+import ast, json, re
+from pathlib import Path
+from conftest import ROOT, chapters
+
+MODULES = ['data', 'augment', 'metrics', 'cluster', 'memory', 'pacbam', 'backbone', 'maal', 'vra', 'vrnl', 'um',
+           'trainer', 'diagnostics', 'train']
+
+def _chapter_order():
+    "Module name -> chapter number, read from the notebooks' `default_exp`."
+    order = {}
+    for nb in chapters():
+        for c in json.loads(nb.read_text())['cells']:
+            m = re.search(r'^#\| default_exp (\w+)', ''.join(c['source']), re.M)
+            if m: order[m.group(1)] = int(nb.stem.split('_')[0]); break
+    return order
+
+def test_imports_only_go_forward():
+    "Chapter k imports only from chapters before k (the book reads front to back)."
+    order = _chapter_order()
+    assert set(MODULES) <= set(order), f'missing chapters: {set(MODULES) - set(order)}'
+    for mod, k in order.items():
+        tree = ast.parse((ROOT/'usl_vireid_nb'/f'{mod}.py').read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module: names = [node.module]
+            elif isinstance(node, ast.Import): names = [a.name for a in node.names]
+            for n in names:
+                if n.startswith('usl_vireid_nb.') or (isinstance(node, ast.ImportFrom) and node.level):
+                    dep = n.split('.')[-1]
+                    if dep in order: assert order[dep] < k, f'{mod} (ch. {k}) imports {dep} (ch. {order[dep]})'
+
+def test_readme_matches_index():
+    "README.md is written from nbs/index.ipynb (Quarto is not installable offline): every markdown line of the index is in it."
+    readme = (ROOT/'README.md').read_text()
+    cells = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+    for c in cells:
+        if c['cell_type'] != 'markdown': continue
+        for line in ''.join(c['source']).splitlines():
+            if line.strip(): assert line.strip() in readme, f'README.md lacks index line: {line!r}'
+
+def test_readme_has_exactly_two_commands():
+    "The README's two set-up commands: one runs the main job, one runs the tests, and .ci/run runs the latter."
+    readme = (ROOT/'README.md').read_text()
+    blocks = re.findall(r'```(?:bash|sh)\n(.*?)```', readme, re.S)
+    cmds = [b.strip() for b in blocks if b.strip().startswith(('pip ', 'apt-get', 'python -m pip'))]
+    assert len(cmds) == 2, cmds
+    assert 'usl-vireid-train' in cmds[0] and 'pytest' in cmds[1]
+    assert cmds[1] in (ROOT/'.ci'/'run').read_text()
+
+def test_console_script_and_requirements():
+    "setup.py declares the CLI and the one faiss package per platform (never both)."
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    assert 'usl_vireid_nb.train:main' in cfg['DEFAULT']['console_scripts']
+    setup = (ROOT/'setup.py').read_text()
+    assert 'faiss-gpu' in setup and 'faiss-cpu' in setup and 'platform_machine' in setup
+    from importlib.metadata import entry_points
+    assert any(e.name == 'usl-vireid-train' for e in entry_points(group='console_scripts')), 'package not installed (pip install -e .)'
+
+def test_version_matches():
+    import usl_vireid_nb
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    assert usl_vireid_nb.__version__ == cfg['DEFAULT']['version']
