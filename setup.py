@@ -24,6 +24,10 @@ setuptools.setup(
     install_requires=requirements, extras_require={'dev': dev_requirements},
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',
     zip_safe=False,
+    classifiers=['Development Status :: 3 - Alpha', 'Intended Audience :: Science/Research',
+                 'Programming Language :: Python :: 3',
+                 'Topic :: Scientific/Engineering :: Image Recognition'],
+    project_urls={'Source': cfg['git_url']},
     entry_points={'console_scripts': cfg['console_scripts'].split(),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
 )
