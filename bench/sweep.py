@@ -1,0 +1,107 @@
+"""The paper's Figure 6: hyper-parameter sweeps over alpha/beta (MAAL), delta1/delta2 (UM), mu (VRA) and lambda (PA-CBAM).
+
+One training run per setting, each through chapter 11's `Trainer` with the setting as config overrides on a preset
+(the others stay at the preset's values). Results go to <out>/sweep.json after every run (a re-run skips settings whose
+run directory already holds results.json) and the figure to <out>/sweep.png (`diagnostics.plot_sweep`).
+
+  python bench/sweep.py --out runs/sweep                                  # synthetic preset, all four groups
+  python bench/sweep.py --out runs/sweep_sysu --preset sysu --data_root /data/SYSU-MM01 --groups mu lambda
+  python bench/sweep.py --out /tmp/sweep_tiny --tiny                      # a seconds-long proof that it runs
+  python bench/sweep.py --out runs/sweep --set epochs=6 iters=20          # extra overrides for every run
+
+The full synthetic sweep is 20 runs of the synthetic preset (about ten minutes each on two CPU cores). This is a
+benchmark, not a test.
+"""
+import argparse, json, sys, time
+from pathlib import Path
+
+# Figure 6 and section 4.5 of the paper: alpha fixed at 1.0 while beta moves; the UM weights around 0.6/0.4; the VRA cap;
+# lambda on the paper's grid [0.001, 0.01, 0.1, 1.0, 10.0].
+GRID = {
+    'alpha/beta': [dict(alpha=1.0, beta=b) for b in (0.1, 0.3, 0.5, 0.9, 1.0)],
+    'delta1/delta2': [dict(delta1=d, delta2=round(1 - d, 2)) for d in (0.3, 0.4, 0.5, 0.6, 0.7)],
+    'mu': [dict(mu=m) for m in (1, 2, 3, 4, 5)],
+    'lambda': [dict(lam=l) for l in (0.001, 0.01, 0.1, 1.0, 10.0)],
+}
+# --tiny: a proof that the sweep runs end to end in about a minute on a CPU (test ViT, a handful of ids, 2 epochs of 2
+# iterations, one evaluation trial, two settings per group). Its numbers mean nothing.
+TINY = dict(arch_preset='test', synth_train_ids=6, synth_test_ids=4, synth_images=2, epochs=2, phase2_start=2, iters=2,
+            batch_ids=2, num_instances=4, k1=10, k2=3, min_samples=2, eval_every=2, eval_trials=1, progress=False)
+
+def label(setting: dict) -> str:
+    "A short name of one setting, e.g. 'beta=0.1' (keys that are constant within the group are left out by the caller)."
+    return ' '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in setting.items())
+
+def varying(settings: list) -> list:
+    "For each setting, only the keys whose value changes across the group (alpha stays 1.0 in 'alpha/beta')."
+    keys = [k for k in settings[0] if len({s[k] for s in settings}) > 1] or list(settings[0])
+    return [{k: s[k] for k in keys} for s in settings]
+
+def base_config(preset: str, data_root=None, trial: int = 1):
+    from usl_vireid_nb.trainer import PRESETS
+    if preset not in PRESETS: raise SystemExit(f'unknown preset {preset!r}; choose one of {sorted(PRESETS)}')
+    if preset == 'synthetic': return PRESETS[preset]()
+    if not data_root: raise SystemExit(f'preset {preset!r} needs --data_root')
+    return PRESETS[preset](data_root, trial=trial) if preset == 'regdb' else PRESETS[preset](data_root)
+
+def run_one(cfg, out: Path, log) -> dict:
+    "Train one setting (or reuse its results.json) and return its first-mode metrics, in percent."
+    from usl_vireid_nb.trainer import Trainer
+    done = out/'results.json'
+    if done.is_file(): res = json.loads(done.read_text())
+    else: res = Trainer(cfg, out, log=log).fit()
+    mode = cfg.modes[0]
+    return {**{k: float(v) for k, v in res['final'][mode].items()}, 'mode': mode,
+            'untrained_Rank-1': float(res['untrained'][mode]['Rank-1']), 'time_s': float(res.get('time_s', 0.))}
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--out', required=True, help='output folder: one run folder per setting, sweep.json, sweep.png')
+    ap.add_argument('--preset', default='synthetic', help="trainer preset: 'synthetic' (default), 'sysu', 'regdb'")
+    ap.add_argument('--data_root', default=None, help='dataset root for sysu / regdb')
+    ap.add_argument('--trial', type=int, default=1, help='RegDB trial')
+    ap.add_argument('--groups', nargs='*', default=list(GRID), help=f'groups to sweep (default all: {list(GRID)})')
+    ap.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides applied to every run')
+    ap.add_argument('--tiny', action='store_true', help='tiny runs, two settings per group: proves the script works')
+    ap.add_argument('--quiet', action='store_true', help="do not print the trainer's per-epoch lines")
+    a = ap.parse_args(argv)
+    from usl_vireid_nb.trainer import apply_overrides
+    from usl_vireid_nb.diagnostics import plot_sweep
+    bad = [g for g in a.groups if g not in GRID]
+    if bad: raise SystemExit(f'unknown group(s) {bad}; choose from {list(GRID)}')
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    from usl_vireid_nb.trainer import ConfigError
+    cfg0 = base_config(a.preset, a.data_root, a.trial)
+    try:
+        if a.tiny: cfg0 = apply_overrides(cfg0, TINY)
+        cfg0 = apply_overrides(cfg0, a.set)         # rejects unknown keys with the list of valid ones
+        for g in a.groups:                          # every setting must make a valid config before the first run
+            for setting in GRID[g]: apply_overrides(cfg0, setting)
+    except ConfigError as e: raise SystemExit(f'sweep.py: {e}')
+    log = (lambda *x: None) if a.quiet else print
+    results = {'preset': a.preset, 'tiny': a.tiny, 'overrides': a.set, 'groups': {}}
+    t0 = time.time()
+    for g in a.groups:
+        settings = GRID[g][:2] if a.tiny else GRID[g]
+        results['groups'][g] = []
+        for setting, shown in zip(settings, varying(GRID[g])[:len(settings)]):
+            name = label(shown)
+            cfg = apply_overrides(cfg0, setting)
+            if a.preset == 'synthetic' and cfg.data_root is None:   # one synthetic set for every run, not one each
+                from dataclasses import replace
+                cfg = replace(cfg, data_root=str(out/'data'/'synthetic'))
+            run_dir = out/g.replace('/', '_')/name.replace(' ', '_')
+            print(f'[sweep] {g}: {name} -> {run_dir}', flush=True)
+            row = {'label': name, 'overrides': setting, 'run': str(run_dir), **run_one(cfg, run_dir, log)}
+            results['groups'][g].append(row)
+            print(f"[sweep] {g}: {name}: Rank-1 {row['Rank-1']:.2f} mAP {row['mAP']:.2f} ({row['time_s']:.0f} s)", flush=True)
+            (out/'sweep.json').write_text(json.dumps(results, indent=1))
+    results['time_s'] = time.time() - t0
+    (out/'sweep.json').write_text(json.dumps(results, indent=1))
+    fig = plot_sweep(results)
+    fig.savefig(out/'sweep.png', dpi=100)
+    print(f'[sweep] wrote {out/"sweep.json"} and {out/"sweep.png"} in {results["time_s"]:.0f} s')
+    return results
+
+if __name__ == '__main__':
+    main()
