@@ -43,7 +43,7 @@ def test_readme_has_exactly_two_commands():
     "The README's two set-up commands: one runs the main job, one runs the tests, and .ci/run runs the latter."
     readme = (ROOT/'README.md').read_text()
     blocks = re.findall(r'```(?:bash|sh)\n(.*?)```', readme, re.S)
-    cmds = [b.strip() for b in blocks if b.strip().startswith(('pip ', 'apt-get', 'python -m pip'))]
+    cmds = [b.strip() for b in blocks if b.strip().startswith(('pip ', '(apt-get', 'apt-get', 'python -m pip'))]
     assert len(cmds) == 2, cmds
     assert 'usl-vireid-train' in cmds[0] and 'pytest' in cmds[1]
     assert cmds[1] in (ROOT/'.ci'/'run').read_text()
