@@ -64,7 +64,7 @@ def test_unknown_key_rejected(tmp_path):
     assert not (tmp_path/'x'/'checkpoint.pt').exists()
 
 def test_missing_data(tmp_path):
-    p = run(tmp_path, '--dataset', 'sysu', '--data_root', tmp_path/'no_such_dir', '--out', tmp_path/'y', check=False)
+    p = run(tmp_path, '--dataset', 'sysu', '--data-root', tmp_path/'no_such_dir', '--out', tmp_path/'y', check=False)  # hyphen spelling
     assert p.returncode == 2 and 'no_such_dir' in p.stderr and 'Traceback' not in p.stderr
     p = run(tmp_path, '--dataset', 'regdb', '--out', tmp_path/'y', check=False)
     assert p.returncode == 2 and 'needs --data_root' in p.stderr
