@@ -16,10 +16,10 @@ from PIL import Image
 # %% auto #0
 __all__ = ['Record', 'SYSU_VIS_CAMS', 'SYSU_IR_CAMS', 'SYSU_INDOOR_CAMS', 'IMG_EXTS', 'SYSU_LAYOUT', 'REGDB_LAYOUT',
            'SYSU_SPLITS', 'REGDB_MODALITIES', 'PALETTE', 'SKIN', 'HAIR', 'MATERIAL_IR', 'SKIN_IR', 'HAIR_IR', 'SHOE_IR',
-           'PATTERNS', 'Modality', 'as_modality', 'sysu_modality', 'DataLayoutError', 'BadImageError', 'load_image',
-           'RecordList', 'read_id_file', 'read_sysu', 'read_list_file', 'read_regdb', 'relabel', 'render_people',
-           'make_synthetic', 'synthetic_identities', 'identity_grid', 'show_identity_grid', 'ImageDataset',
-           'RandomIdentitySampler']
+           'IR_DRIFT', 'IR_COLOUR_SHARE', 'LUMA', 'PATTERNS', 'Modality', 'as_modality', 'sysu_modality',
+           'DataLayoutError', 'BadImageError', 'load_image', 'RecordList', 'read_id_file', 'read_sysu',
+           'read_list_file', 'read_regdb', 'relabel', 'render_people', 'make_synthetic', 'synthetic_identities',
+           'identity_grid', 'show_identity_grid', 'ImageDataset', 'RandomIdentitySampler']
 
 # %% ../nbs/00_data.ipynb #ded49d68
 class Modality(IntEnum):
@@ -189,7 +189,7 @@ def relabel(pids) -> np.ndarray:
     return out
 
 # %% ../nbs/00_data.ipynb #814dde4c
-_SYNTH_VERSION = 2  # bump when the renderer changes: a stored set with another version is regenerated
+_SYNTH_VERSION = 6  # bump when the renderer changes: a stored set with another version is regenerated
 # a small shared palette: several identities wear the same colour
 PALETTE = np.array([[.80, .10, .10], [.10, .25, .75], [.10, .55, .20], [.90, .85, .15], [.95, .95, .95], [.12, .12, .12],
                     [.55, .55, .55], [.55, .30, .10], [.90, .45, .10], [.50, .15, .60], [.95, .60, .70], [.30, .75, .85]], np.float32)
@@ -197,6 +197,9 @@ SKIN = np.array([[.96, .80, .68], [.85, .65, .50], [.65, .45, .32], [.45, .30, .
 HAIR = np.array([[.08, .06, .05], [.35, .22, .12], [.80, .65, .35]], np.float32)
 MATERIAL_IR = np.array([.30, .42, .54, .66, .78], np.float32)  # infrared intensity per garment material, independent of colour
 SKIN_IR, HAIR_IR, SHOE_IR = .95, .45, .25
+IR_DRIFT = .10  # a garment's infrared level drifts by up to this much between images (temperature), so shape and pattern carry identity
+IR_COLOUR_SHARE = .5  # share of a garment's infrared level that follows its visible luminance (dye absorbs NIR too); the rest is material
+LUMA = np.array([.299, .587, .114], np.float32)  # ITU-R 601 luminance weights
 PATTERNS = ('plain', 'hstripes', 'vstripes', 'checks')  # the names of `upper_pattern` 0..3
 # camera styles: visible colour cast (r, g, b), brightness, background wall and floor colours, horizon height;
 # infrared: background level, floor level, noise, blur
@@ -204,8 +207,8 @@ _VIS_STYLE = {1: dict(cast=(1.12, 1.0, .82), bright=1.05, wall=(.80, .74, .62), 
               2: dict(cast=(.85, .97, 1.15), bright=.92, wall=(.62, .66, .70), floor=(.35, .37, .40), horizon=.66),
               4: dict(cast=(.95, 1.10, .90), bright=1.15, wall=(.35, .60, .30), floor=(.55, .55, .50), horizon=.60),
               5: dict(cast=(.88, .92, 1.10), bright=.72, wall=(.50, .55, .65), floor=(.28, .28, .30), horizon=.78)}
-_IR_STYLE = {3: dict(wall=.14, floor=.22, horizon=.70, noise=.035, blur=.6),
-             6: dict(wall=.30, floor=.40, horizon=.62, noise=.060, blur=.9)}
+_IR_STYLE = {3: dict(wall=.42, floor=.32, horizon=.70, noise=.025, blur=.5),
+             6: dict(wall=.58, floor=.46, horizon=.62, noise=.040, blur=.7)}
 
 def _identity_attributes(rng) -> dict:
     "Draw one identity's body, clothing, materials and accessories (plain python numbers, stored in synthetic_ids.json)."
@@ -213,15 +216,15 @@ def _identity_attributes(rng) -> dict:
     upper, lower = rng.choice(len(PALETTE), 2, replace=True)
     upper2 = (upper + rng.integers(1, len(PALETTE))) % len(PALETTE)  # the pattern's second colour differs from the first
     return dict(
-        height=u(.72, .94), head_r=u(.048, .078), torso_w=u(.045, .100), torso_len=u(.29, .41), leg_w=u(.014, .034),
+        height=u(.66, .96), head_r=u(.045, .085), torso_w=u(.045, .115), torso_len=u(.27, .43), leg_w=u(.014, .040),
         upper=int(upper), upper2=int(upper2), lower=int(lower),
         upper_pattern=int(rng.choice(4, p=[.3, .25, .2, .25])), lower_pattern=int(rng.choice(2, p=[.75, .25])),
-        period=u(.035, .070), pattern_ir=u(.18, .30) * float(rng.choice([-1, 1])),
+        period=u(.060, .110), pattern_ir=u(.28, .40) * float(rng.choice([-1, 1])),
         upper_mat=int(rng.integers(len(MATERIAL_IR))), lower_mat=int(rng.integers(len(MATERIAL_IR))),
-        short_sleeves=bool(rng.random() < .45), shorts=bool(rng.random() < .25), skin=int(rng.integers(len(SKIN))),
+        short_sleeves=bool(rng.random() < .5), shorts=bool(rng.random() < .35), skin=int(rng.integers(len(SKIN))),
         hair=int(rng.integers(len(HAIR))), long_hair=bool(rng.random() < .3),
-        hat=bool(rng.random() < .25), hat_color=int(rng.integers(len(PALETTE))), hat_mat=int(rng.integers(len(MATERIAL_IR))),
-        bag=bool(rng.random() < .35), bag_side=int(rng.choice([-1, 1])), bag_size=u(.035, .065),
+        hat=bool(rng.random() < .35), hat_color=int(rng.integers(len(PALETTE))), hat_mat=int(rng.integers(len(MATERIAL_IR))),
+        bag=bool(rng.random() < .4), bag_side=int(rng.choice([-1, 1])), bag_size=u(.045, .075),
         bag_color=int(rng.integers(len(PALETTE))), bag_mat=int(rng.integers(len(MATERIAL_IR))))
 
 # %% ../nbs/00_data.ipynb #4d1c54e3
@@ -245,15 +248,17 @@ def _lowfreq(rng, n, h, w, c, gh=6, gw=4):
     c_, d = g[:, y0 + 1][:, :, x0], g[:, y0 + 1][:, :, x0 + 1]
     return ((a * (1 - wx) + b * wx) * (1 - wy) + (c_ * (1 - wx) + d * wx) * wy).astype(np.float32)
 
-def render_people(attrs:list, camids, rng, height:int=128, width:int=64, styles=None) -> np.ndarray:
-    "Render one image per (identity attributes, camera id) pair: uint8 (N,H,W,3); infrared cameras give three equal channels."
+def render_people(attrs:list, camids, rng, height:int=128, width:int=64, styles=None,
+                  ir_colour_share:float=None) -> np.ndarray:
+    "Render one image per (identity attributes, camera id) pair: uint8 (N,H,W,3); infrared cameras give three equal channels (garment level: `1 - ir_colour_share` material, the rest the dye's luminance)."
     styles = styles or {**_VIS_STYLE, **_IR_STYLE}
     camids = np.asarray(camids)
     is_ir = np.array(['noise' in styles[c] for c in camids])                  # an infrared style has a noise level
     if is_ir.any() and not is_ir.all():                                        # one modality per vectorised pass
         out = np.empty((len(attrs), height, width, 3), np.uint8)
         for sel in (~is_ir, is_ir):
-            out[sel] = render_people([a for a, k in zip(attrs, sel) if k], camids[sel], rng, height, width, styles)
+            out[sel] = render_people([a for a, k in zip(attrs, sel) if k], camids[sel], rng, height, width, styles,
+                                     ir_colour_share)
         return out
     ir_mode, n, H, W = bool(is_ir.all()), len(attrs), height, width
     A = {k: np.array([a[k] for a in attrs])[:, None, None] for k in attrs[0]}  # every attribute as (N,1,1)
@@ -261,8 +266,8 @@ def render_people(attrs:list, camids, rng, height:int=128, width:int=64, styles=
     U = lambda a, b: rng.uniform(a, b, size=(n, 1, 1)).astype(np.float32)
     st = lambda key, default=0.: np.array([styles[c].get(key, default) for c in camids], np.float32)
     # --- per-image pose, scale and crop jitter
-    s, dx, dy = U(.94, 1.04), U(-.03, .03), U(-.025, .015)
-    lean, spread, swing = U(-.07, .07), U(0, .07), U(-.04, .04)
+    s, dx, dy = U(.97, 1.02), U(-.02, .02), U(-.015, .010)
+    lean, spread, swing = U(-.04, .04), U(0, .05), U(-.03, .03)
     Y = ((np.arange(H, dtype=np.float32) + .5) / H)[None, :, None]            # (1,H,1), units of image height
     X = ((np.arange(W, dtype=np.float32) + .5) / H)[None, None, :]            # (1,1,W)
     X = np.where(rng.random((n, 1, 1)) < .5, W / H - X, X)                     # mirror half of the images
@@ -290,10 +295,16 @@ def render_people(attrs:list, camids, rng, height:int=128, width:int=64, styles=
     floor = Y > horizon
     if ir_mode:
         img = np.where(floor, st('floor')[:, None, None], st('wall')[:, None, None]) + .05 * _lowfreq(rng, n, H, W, 1)[..., 0]
-        look = dict(upper=(MATERIAL_IR[A['upper_mat']] + A['pattern_ir'] * pat) * shade,
-                    lower=(MATERIAL_IR[A['lower_mat']] + .6 * A['pattern_ir'] * lpat) * shade,
-                    skin=SKIN_IR, hair=HAIR_IR, shoe=SHOE_IR, strap=.35, hat=MATERIAL_IR[A['hat_mat']],
-                    bag=MATERIAL_IR[A['bag_mat']], thing=lambda: U(.05, .6), occluder=lambda: U(.1, .8))
+        drift = lambda: U(-IR_DRIFT, IR_DRIFT)                                 # per-image thermal drift of a garment
+        w = IR_COLOUR_SHARE if ir_colour_share is None else float(ir_colour_share)
+        luma = lambda idx: (PALETTE @ LUMA)[idx]                               # (N,1,1) luminance of a palette colour
+        mix = lambda material, lum: (1 - w) * material + w * lum               # material level + share of the dye's luminance
+        look = dict(upper=(mix(MATERIAL_IR[A['upper_mat']] + A['pattern_ir'] * pat,
+                               np.where(pat, luma(A['upper2']), luma(A['upper']))) + drift()) * shade,
+                    lower=(mix(MATERIAL_IR[A['lower_mat']] + .6 * A['pattern_ir'] * lpat,
+                               np.where(lpat, .6 * luma(A['upper2']), luma(A['lower']))) + drift()) * shade,
+                    skin=SKIN_IR, hair=HAIR_IR, shoe=SHOE_IR, strap=.35, hat=mix(MATERIAL_IR[A['hat_mat']], luma(A['hat_color'])),
+                    bag=mix(MATERIAL_IR[A['bag_mat']], luma(A['bag_color'])), thing=lambda: U(.05, .6), occluder=lambda: U(.1, .8))
     else:
         col = lambda idx: PALETTE[idx[:, 0, 0]][:, None, None, :]
         bg = lambda key: np.array([styles[c][key] for c in camids], np.float32)[:, None, None]
@@ -311,7 +322,7 @@ def render_people(attrs:list, camids, rng, height:int=128, width:int=64, styles=
         np.copyto(img, v, where=m if ir_mode else m[..., None], casting='unsafe')
     for _ in range(2):  # background objects: doors, poles, parked things
         bx, bw, by, bh = U(0, W / H), U(.02, .08), U(.1, .7), U(.1, .4)
-        paint((np.abs(X - bx) < bw) & (np.abs(Y - by) < bh) & (rng.random((n, 1, 1)) < .4), 'thing')
+        paint((np.abs(X - bx) < bw) & (np.abs(Y - by) < bh) & (rng.random((n, 1, 1)) < .25), 'thing')
     # --- the person, back to front
     paint(A['long_hair'] & (np.abs(dxb) <= 1.05 * r) & (Y >= hy) & (Y <= neck + .07 * s), 'hair')
     tl = (Y - hip) / (foot - hip)                                              # 0 at the hip, 1 at the foot
@@ -341,7 +352,7 @@ def render_people(attrs:list, camids, rng, height:int=128, width:int=64, styles=
     paint(bag & (np.abs(dxb - side * (tw + 2.2 * aw + .8 * bs)) <= .8 * bs) & (np.abs(Y - hip) <= bs), 'bag')
     # --- occlusion: a random box in front of some images
     ox, oy, ow, oh = U(0, W / H), U(.2, .95), U(.05, .13), U(.05, .13)
-    paint((np.abs(X - ox) < ow) & (np.abs(Y - oy) < oh) & (rng.random((n, 1, 1)) < .2), 'occluder')
+    paint((np.abs(X - ox) < ow) & (np.abs(Y - oy) < oh) & (rng.random((n, 1, 1)) < .08), 'occluder')
     # --- the camera: infrared blur and noise, no hue; visible colour cast, brightness and noise
     if ir_mode:
         img = img + (_blur(img) - img) * st('blur')[:, None, None]
