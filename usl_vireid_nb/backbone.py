@@ -11,12 +11,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import timm
-from timm.layers import resample_abs_pos_embed
+from timm.layers import PatchEmbed, resample_abs_pos_embed
 from .pacbam import PACBAM
 
 # %% auto #0
-__all__ = ['regional_descriptor', 'backbone_preset', 'LoadReport', 'read_state_dict', 'load_pretrained', 'ReIDViT',
-           'count_parameters']
+__all__ = ['regional_descriptor', 'backbone_preset', 'ConvStem', 'LoadReport', 'read_state_dict', 'load_pretrained', 'ReIDViT',
+           'bn_uncalibrated', 'recalibrate_bn', 'count_parameters']
 
 # %% ../nbs/06_backbone.ipynb #dba9d290
 def regional_descriptor(g: torch.Tensor,  # global feature g (B, d)
@@ -34,7 +34,7 @@ _PRESETS = {
     'paper': dict(arch='vit_base_patch16_224', img_size=(384, 128), regions=4, use_pacbam=True, reduction=16,
                   drop_path_rate=0.1),
     'demo': dict(arch='vit_tiny_patch16_224', img_size=(64, 32), regions=4, use_pacbam=True, reduction=16,
-                 drop_path_rate=0.0, patch_size=8, embed_dim=192, depth=4, num_heads=3),
+                 drop_path_rate=0.0, patch_size=8, embed_dim=192, depth=4, num_heads=3, stem='conv'),
     'test': dict(arch='test_vit', img_size=(64, 32), regions=4, use_pacbam=True, reduction=4, drop_path_rate=0.0),
 }
 
@@ -43,6 +43,22 @@ def backbone_preset(name: str) -> dict:
     if name not in _PRESETS:
         raise ValueError(f"unknown backbone preset {name!r}; choose one of {sorted(_PRESETS)}")
     return dict(_PRESETS[name])
+
+# %% ../nbs/06_backbone.ipynb #b282e774
+class ConvStem(PatchEmbed):
+    "Patch embedding by log2(patch) stride-2 3x3 conv + BN + ReLU layers and a 1x1 projection (Xiao et al. 2021): PatchEmbed's grid and output."
+    def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768, **kw):
+        super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, **kw)
+        ph, pw = self.patch_size
+        n = int(round(math.log2(ph)))
+        if ph != pw or ph < 2 or 2 ** n != ph:
+            raise ValueError(f"ConvStem needs a square power-of-two patch size, got {self.patch_size}")
+        widths = [max(embed_dim >> (n - k), 8) for k in range(1, n + 1)]   # ..., d/4, d/2, d
+        layers, c = [], in_chans
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+            c = w
+        self.proj = nn.Sequential(*layers, nn.Conv2d(c, embed_dim, 1))
 
 # %% ../nbs/06_backbone.ipynb #aacf6a44
 @dataclass
@@ -151,10 +167,13 @@ class ReIDViT(nn.Module):
                  reduction: int = 16,                       # r of the PI-CA MLP
                  drop_path_rate: float = 0.1,               # stochastic depth of the ViT
                  pretrained=None,                           # local weights file or None
+                 stem: str = 'patch',                       # 'patch' (timm's patch projection) or 'conv' (`ConvStem`)
                  **timm_kw):                                # passed to timm.create_model (patch_size, depth, ...)
         super().__init__()
         img_size = tuple(int(s) for s in img_size)
         if len(img_size) != 2: raise ValueError(f"img_size must be (H, W), got {img_size}")
+        if stem not in ('patch', 'conv'): raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}")
+        if stem == 'conv': timm_kw['embed_layer'] = ConvStem
         self.vit = timm.create_model(arch, pretrained=False, num_classes=0, img_size=img_size,
                                      drop_path_rate=drop_path_rate, **timm_kw)
         if not hasattr(self.vit, 'patch_embed') or not hasattr(self.vit, 'num_prefix_tokens'):
@@ -199,6 +218,32 @@ class ReIDViT(nn.Module):
         z = regional_descriptor(g, p)                               # (B, (N+1)d)
         if not self.training: return z
         return {'g': g, 'p': p, 'z': z, 'mc': mc}
+
+# %% ../nbs/06_backbone.ipynb #68230072
+def _bns(model: nn.Module) -> list:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+def bn_uncalibrated(model: nn.Module) -> bool:
+    "True when some BatchNorm of `model` has never seen a batch (running statistics still at their initial values)."
+    return any(int(b.num_batches_tracked) == 0 for b in _bns(model))
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module,  # any module with BatchNorm layers
+                   batches,           # iterable of input batches (B, 3, H, W), on the model's device
+                  ) -> int:           # number of forward passes used
+    "Reset every BatchNorm's running mean/variance and recompute them as the average over `batches` (train-mode forward, no grad)."
+    bns, was_training = _bns(model), model.training
+    momenta = [b.momentum for b in bns]
+    for b in bns: b.reset_running_stats(); b.momentum = None       # None: a cumulative (plain) average
+    model.train()
+    n = 0
+    try:
+        for x in batches: model(x); n += 1
+    finally:
+        for b, m in zip(bns, momenta): b.momentum = m
+        model.train(was_training)
+    if n == 0 and bns: raise ValueError("recalibrate_bn got no batch: the BatchNorm statistics are reset, not estimated")
+    return n
 
 # %% ../nbs/06_backbone.ipynb #7f099337
 def count_parameters(model: nn.Module) -> int:
