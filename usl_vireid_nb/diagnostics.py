@@ -16,7 +16,8 @@ from .data import Modality, load_image, make_synthetic, read_sysu
 from .metrics import pair_scores, roc_auc, plot_roc
 from .cluster import cluster
 from .vra import cluster_similarity, vra_match, matching_precision, majority_identity
-from .um import um_components, merge_precision_recall, plot_components
+from .um import um_components, merge_precision_recall, plot_components, pseudo_label_quality, merged_labels
+from .vrnl import neighbour_pairs
 
 # %% auto #0
 __all__ = ['PanelState', 'cheap_descriptor', 'build_state', 'synthetic_state', 'link_counts', 'link_counts_vs_mu', 'link_correct',
@@ -24,7 +25,7 @@ __all__ = ['PanelState', 'cheap_descriptor', 'build_state', 'synthetic_state', '
            'group_members', 'group_table', 'merge_view', 'group_thumbnails', 'fig_png', 'MatchingPanel', 'MergePanel',
            'groups_html', 'members_html', 'diagnostics_panel', 'retrieval_hits', 'retrieval_grid', 'pick_identities',
            'tsne_embed', 'tsne_figure', 'roc_figure', 'plot_sweep', 'model_from_checkpoint', 'untrained_model',
-           'state_from_checkpoint', 'states_from_checkpoints', 'checkpoint_figures']
+           'state_from_checkpoint', 'states_from_checkpoints', 'checkpoint_figures', 'quality_report']
 
 # %% ../nbs/12_diagnostics.ipynb #4af9b3f6
 def _as_labels(y, n: int, name: str) -> np.ndarray:
@@ -569,7 +570,8 @@ def _checkpoint_root(cfg, path, root):
 def state_from_checkpoint(path, root=None, labels: str = 'checkpoint', device=None, batch_size: int = 128) -> PanelState:
     """A `PanelState` of the training set under a trainer checkpoint: descriptors z from its backbone, pseudo-labels from
     the checkpoint (`labels='checkpoint'`, the ones that epoch trained on) or re-clustered with the run's eps, min_samples,
-    k1, k2 (`labels='recluster'`), true identities = the dataset's ids (never used by training), epoch = the checkpoint's."""
+    k1, k2 (`labels='recluster'`), true identities = the dataset's ids (never used by training), epoch = the checkpoint's.
+    With the run's `cam_norm` the descriptors are centred per camera, as the trainer's clustering and matching see them."""
     from usl_vireid_nb.metrics import extract_features
     if labels not in ('checkpoint', 'recluster'): raise ValueError(f"labels must be 'checkpoint' or 'recluster', got {labels!r}")
     model, cfg, ck = model_from_checkpoint(path, device)
@@ -577,6 +579,9 @@ def state_from_checkpoint(path, root=None, labels: str = 'checkpoint', device=No
     pv, pr = [r.img_path for r in vis], [r.img_path for r in ir]
     z = [extract_features(model, p, cfg.img_h, cfg.img_w, batch_size=batch_size, device=device, flip=False).cpu()
          for p in (pv, pr)]
+    if cfg.cam_norm:
+        from usl_vireid_nb.trainer import camera_centred
+        z = [camera_centred(zz, [r.camid for r in recs]) for zz, recs in zip(z, (vis, ir))]
     stored = ck.get('pseudo_labels') or {}
     ys = [stored.get(k) for k in ('y_v', 'y_r')]
     if labels == 'recluster' or any(y is None or len(y) != len(zz) for y, zz in zip(ys, z)):
@@ -635,3 +640,30 @@ def checkpoint_figures(path, out_dir, root=None, n_queries: int = 4, topk: int =
     plt.close('all')
     res['files'] = files
     return res
+
+# %% ../nbs/12_diagnostics.ipynb #ec391a7e
+def quality_report(state: PanelState, mu: int = 3, regions: int | None = None, rho: int = 10) -> dict:
+    "Scores of one state against its true identities: clustering ARI/NMI, VRA matching precision, UM merge P/R and merged ARI, VRNL neighbour precision (with `regions`)."
+    if not state.has_truth: raise ValueError("quality_report needs the true identities (true_v, true_r) of the state")
+    out = {}
+    for m in 'vr':
+        q = pseudo_label_quality(getattr(state, f'y_{m}'), getattr(state, f'true_{m}'))
+        out.update({f'clusters_{m}': q['n_clusters'], f'ARI_{m}': q['ARI'], f'NMI_{m}': q['NMI'],
+                    f'outliers_{m}': q['outlier_frac']})
+    if state.Kv and state.Kr:
+        links = vra_match(cluster_similarity(state.z_v, state.y_v, state.z_r, state.y_r), mu=mu)
+        comp_v, comp_r = um_components(links, state.Kv, state.Kr)
+        pr = merge_precision_recall(comp_v, comp_r, state.y_v, state.true_v, state.y_r, state.true_r)
+        merged = np.concatenate([merged_labels(state.y_v, comp_v), merged_labels(state.y_r, comp_r)])
+        out.update(links=len(links), match_precision=matching_precision(links, state.y_v, state.true_v, state.y_r, state.true_r),
+                   merge_precision=pr['precision'], merge_recall=pr['recall'],
+                   merged_ARI=pseudo_label_quality(merged, np.concatenate([state.true_v, state.true_r]))['ARI'])
+    if regions is not None:
+        D = state.z_v.shape[1]
+        if D % (regions + 1): raise ValueError(f"descriptor size {D} is not (regions + 1) * d for regions={regions}")
+        d = D // (regions + 1)
+        for name, bank, t_bank, same in (('vv', state.z_v, state.true_v, True), ('vr', state.z_r, state.true_r, False)):
+            for tag, sl, n in (('global', slice(0, d), 0), ('vote', slice(0, D), regions)):
+                p = neighbour_pairs(state.z_v[:, sl], bank[:, sl], n, rho, same_bank=same).numpy()
+                out[f'nbr_{name}_{tag}'] = float((state.true_v[p[:, 0]] == t_bank[p[:, 1]]).mean()) if len(p) else float('nan')
+    return out
