@@ -2,10 +2,11 @@
 PA-CBAM, VRA, VRNL, UM removed; Rank-1 / mAP / mINP (SYSU-style all-search and indoor), mean +- std over seeds.
 
 A measurement, not a test. Phase 1 (epochs 1 .. phase2_start-1) is the same computation for `full`, `no_vra`,
-`no_vrnl`, `no_um` and `phase1_only` (their switches act in phase 2 only), so per seed it runs once and each of these
+`no_vrnl`, `no_um`, `no_phase2_terms` and `phase1_only` (their switches act in phase 2 only), so per seed it runs once and each of these
 variants continues from its checkpoint (`Trainer.fit(resume=True)` with the variant's config: the same numbers as a run
 from scratch, since resuming is exact). `no_pacbam` changes the model and runs from scratch; `untrained` is the epoch-0
-evaluation that every run makes. With the default schedule that is 4 run-equivalents per seed instead of 6.
+evaluation that every run makes. `no_phase2_terms` is the control for the schedule: phase 2's learning rate with none of
+VRA, VRNL, UM, so `full` against it measures the three modules, not the learning-rate drop.
 
     python bench/ablation_bench.py                                  # everything, seeds 0 1 2
     python bench/ablation_bench.py --seeds 0 --set epochs=6 phase2_start=4 iters=20 --out runs/ablation_short
@@ -29,8 +30,9 @@ VARIANTS = {
     'no_vra': lambda c: {'use_vra': False},
     'no_vrnl': lambda c: {'use_vrnl': False},
     'no_um': lambda c: {'use_um': False},
+    'no_phase2_terms': lambda c: {'use_vra': False, 'use_vrnl': False, 'use_um': False},  # phase 2's lr, no VRA/VRNL/UM
 }
-SHARED = ('phase1_only', 'full', 'no_vra', 'no_vrnl', 'no_um')
+SHARED = ('phase1_only', 'full', 'no_vra', 'no_vrnl', 'no_um', 'no_phase2_terms')
 METRICS = ('Rank-1', 'mAP', 'mINP')
 
 
