@@ -45,7 +45,9 @@ def _as_labels(y, n: int, name: str) -> np.ndarray:
 @dataclass
 class PanelState:
     """What the panels read for one epoch. Per modality (v = visible, r = infrared): descriptors z (N, D) (M2),
-    pseudo-labels y (N,) int64 with -1 = outlier (M3), image paths (N,), and optionally the true identities (N,)."""
+    pseudo-labels y (N,) int64 with -1 = outlier (M3), image paths (N,), and optionally the true identities (N,).
+    zm_v: the visible descriptors the cross-modal matching reads when they differ from z_v (the CA view of a run with
+    `match_ca`, chapter 11); None = z_v."""
     z_v: torch.Tensor
     y_v: np.ndarray
     paths_v: list
@@ -55,6 +57,7 @@ class PanelState:
     true_v: np.ndarray | None = None
     true_r: np.ndarray | None = None
     epoch: int = 0
+    zm_v: torch.Tensor | None = None
 
     def __post_init__(self):
         for m in 'vr':
@@ -75,6 +78,10 @@ class PanelState:
                 setattr(self, f'true_{m}', t)
         if self.z_v.shape[1] != self.z_r.shape[1]:
             raise ValueError(f"z_v and z_r must have the same descriptor size D, got {self.z_v.shape[1]} and {self.z_r.shape[1]}")
+        if self.zm_v is not None:
+            self.zm_v = torch.as_tensor(np.asarray(self.zm_v) if not torch.is_tensor(self.zm_v) else self.zm_v).detach().float().cpu()
+            if self.zm_v.shape != self.z_v.shape:
+                raise ValueError(f"zm_v must have the shape of z_v {tuple(self.z_v.shape)}, got {tuple(self.zm_v.shape)}")
         if (self.true_v is None) != (self.true_r is None):
             raise ValueError("give the true identities of both modalities (true_v and true_r) or of neither")
 
@@ -84,6 +91,8 @@ class PanelState:
     def Kr(self) -> int: return int(self.y_r.max()) + 1   # number of infrared clusters
     @property
     def has_truth(self) -> bool: return self.true_v is not None
+    @property
+    def match_v(self) -> torch.Tensor: return self.z_v if self.zm_v is None else self.zm_v   # what M13 reads
 
     def __repr__(self):
         return (f"PanelState(epoch={self.epoch}, visible {len(self.paths_v)} images / {self.Kv} clusters, infrared "
@@ -134,7 +143,7 @@ def link_counts_vs_mu(S, mus=range(1, 6), min_sim: float | None = None) -> np.nd
 
 # %% ../nbs/12_diagnostics.ipynb #b844cd81
 def _similarity(state: PanelState) -> np.ndarray:
-    return cluster_similarity(state.z_v, state.y_v, state.z_r, state.y_r).double().numpy()   # (Kv, Kr)
+    return cluster_similarity(state.match_v, state.y_v, state.z_r, state.y_r).double().numpy()   # (Kv, Kr)
 
 def link_correct(state: PanelState, links) -> np.ndarray | None:
     "(L,) bool: does each link join clusters with the same majority true identity? None without true identities."
@@ -567,11 +576,24 @@ def _checkpoint_root(cfg, path, root):
     if root is not None: cfg = replace(cfg, data_root=str(root))
     return prepare_data(cfg, out=Path(path).parent)
 
+@torch.no_grad()
+def _ca_descriptors(model, paths, cfg, batch_size: int = 128, device=None) -> torch.Tensor:
+    "z (N, D) of the CA extraction view of each image (one channel copied into three, drawn with cfg.seed; RNG-neutral)."
+    from usl_vireid_nb.trainer import ca_extract_transform, rng_preserved
+    t, out = ca_extract_transform(cfg.img_h, cfg.img_w), []
+    with rng_preserved():
+        torch.manual_seed(cfg.seed)
+        for s in range(0, len(paths), batch_size):
+            x = torch.stack([t(load_image(p)) for p in paths[s:s + batch_size]]).to(device or 'cpu')
+            out.append(F.normalize(model(x).float(), dim=1).cpu())
+    return torch.cat(out)
+
 def state_from_checkpoint(path, root=None, labels: str = 'checkpoint', device=None, batch_size: int = 128) -> PanelState:
     """A `PanelState` of the training set under a trainer checkpoint: descriptors z from its backbone, pseudo-labels from
     the checkpoint (`labels='checkpoint'`, the ones that epoch trained on) or re-clustered with the run's eps, min_samples,
     k1, k2 (`labels='recluster'`), true identities = the dataset's ids (never used by training), epoch = the checkpoint's.
-    With the run's `cam_norm` the descriptors are centred per camera, as the trainer's clustering and matching see them."""
+    With the run's `cam_norm` the descriptors are centred per camera, as the trainer's clustering and matching see them;
+    with its `match_ca` the state also holds the CA-view descriptors (`zm_v`) that its matching reads."""
     from usl_vireid_nb.metrics import extract_features
     if labels not in ('checkpoint', 'recluster'): raise ValueError(f"labels must be 'checkpoint' or 'recluster', got {labels!r}")
     model, cfg, ck = model_from_checkpoint(path, device)
@@ -579,15 +601,17 @@ def state_from_checkpoint(path, root=None, labels: str = 'checkpoint', device=No
     pv, pr = [r.img_path for r in vis], [r.img_path for r in ir]
     z = [extract_features(model, p, cfg.img_h, cfg.img_w, batch_size=batch_size, device=device, flip=False).cpu()
          for p in (pv, pr)]
+    if cfg.match_ca: z.append(_ca_descriptors(model, pv, cfg, batch_size, device))
     if cfg.cam_norm:
         from usl_vireid_nb.trainer import camera_centred
-        z = [camera_centred(zz, [r.camid for r in recs]) for zz, recs in zip(z, (vis, ir))]
+        z = [camera_centred(zz, [r.camid for r in recs]) for zz, recs in zip(z, (vis, ir, vis))]
     stored = ck.get('pseudo_labels') or {}
     ys = [stored.get(k) for k in ('y_v', 'y_r')]
     if labels == 'recluster' or any(y is None or len(y) != len(zz) for y, zz in zip(ys, z)):
         ys = [cluster(zz, eps=cfg.eps, min_samples=cfg.min_samples, k1=min(cfg.k1, len(zz)), k2=min(cfg.k2, len(zz)))
-              for zz in z]
-    return PanelState(z[0], ys[0], pv, z[1], ys[1], pr, [r.pid for r in vis], [r.pid for r in ir], epoch=int(ck['epoch']))
+              for zz in z[:2]]
+    return PanelState(z[0], ys[0], pv, z[1], ys[1], pr, [r.pid for r in vis], [r.pid for r in ir], epoch=int(ck['epoch']),
+                      zm_v=z[2] if cfg.match_ca else None)
 
 def states_from_checkpoints(paths, **kw) -> dict:
     "{epoch: PanelState} for several checkpoints (copies of checkpoint.pt kept from different epochs), for the panels."
@@ -651,7 +675,7 @@ def quality_report(state: PanelState, mu: int = 3, regions: int | None = None, r
         out.update({f'clusters_{m}': q['n_clusters'], f'ARI_{m}': q['ARI'], f'NMI_{m}': q['NMI'],
                     f'outliers_{m}': q['outlier_frac']})
     if state.Kv and state.Kr:
-        links = vra_match(cluster_similarity(state.z_v, state.y_v, state.z_r, state.y_r), mu=mu)
+        links = vra_match(cluster_similarity(state.match_v, state.y_v, state.z_r, state.y_r), mu=mu)
         comp_v, comp_r = um_components(links, state.Kv, state.Kr)
         pr = merge_precision_recall(comp_v, comp_r, state.y_v, state.true_v, state.y_r, state.true_r)
         merged = np.concatenate([merged_labels(state.y_v, comp_v), merged_labels(state.y_r, comp_r)])
