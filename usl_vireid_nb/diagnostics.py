@@ -561,9 +561,17 @@ def model_from_checkpoint(path, device=None):
     model.load_state_dict(ck['model'])
     return model.to(device or 'cpu').eval(), cfg, ck
 
-def untrained_model(cfg, device=None):
-    "The backbone the trainer starts from for `cfg` (seeded with cfg.seed; cfg.pretrained loaded if set): 'before training'."
+def untrained_model(cfg, device=None, out=None):
+    """The backbone the trainer starts from for `cfg` (seeded with cfg.seed; cfg.pretrained loaded if set): 'before
+    training'. With `out`, the run's folder, and `cfg.bn_recalibrate`, its BatchNorm statistics are recomputed over the
+    run's training mix exactly as the trainer does before its epoch-0 evaluation (the run's untrained numbers); RNG-neutral."""
     from usl_vireid_nb.backbone import ReIDViT
+    if out is not None and cfg.bn_recalibrate:
+        from usl_vireid_nb.trainer import Trainer, rng_preserved
+        with rng_preserved():
+            tr = Trainer(cfg, out, device=device, log=lambda *a: None)
+            tr.recalibrate()
+        return tr.model.eval()
     with torch.random.fork_rng():
         torch.manual_seed(cfg.seed)
         model = ReIDViT(**_backbone_kwargs(cfg), pretrained=cfg.pretrained)
@@ -634,7 +642,8 @@ def checkpoint_figures(path, out_dir, root=None, n_queries: int = 4, topk: int =
     from usl_vireid_nb.metrics import extract_features
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     model, cfg, ck = model_from_checkpoint(path, device)
-    model0 = untrained_model(cfg, device)
+    from dataclasses import replace
+    model0 = untrained_model(replace(cfg, data_root=str(root)) if root is not None else cfg, device, out=Path(path).parent)
     root = _checkpoint_root(cfg, path, root)[0]
     ext = lambda m, p: extract_features(m, p, cfg.img_h, cfg.img_w, batch_size=batch_size, device=device).cpu()
     res, files, curves = dict(auc={}, silhouette={}, hits={}), [], {}
