@@ -79,7 +79,8 @@ class PanelState:
         if self.z_v.shape[1] != self.z_r.shape[1]:
             raise ValueError(f"z_v and z_r must have the same descriptor size D, got {self.z_v.shape[1]} and {self.z_r.shape[1]}")
         if self.zm_v is not None:
-            self.zm_v = torch.as_tensor(np.asarray(self.zm_v) if not torch.is_tensor(self.zm_v) else self.zm_v).detach().float().cpu()
+            zm = self.zm_v if torch.is_tensor(self.zm_v) else torch.as_tensor(np.asarray(self.zm_v))
+            self.zm_v = zm.detach().float().cpu()
             if self.zm_v.shape != self.z_v.shape:
                 raise ValueError(f"zm_v must have the shape of z_v {tuple(self.z_v.shape)}, got {tuple(self.zm_v.shape)}")
         if (self.true_v is None) != (self.true_r is None):

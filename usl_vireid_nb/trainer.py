@@ -128,6 +128,7 @@ class TrainConfig:
                   (0 < self.eps < 1, "eps must be in (0, 1)"), (self.temp > 0, "temp must be > 0"),
                   (0 <= self.mem_momentum <= 1, "mem_momentum must be in [0, 1]"), (self.lr > 0, "lr must be > 0"),
                   (self.eval_every >= 1, "eval_every must be >= 1"), (self.regions >= 1, "regions must be >= 1"),
+                  (self.pad >= 0, "pad must be >= 0"),
                   (self.mu >= 1, "mu must be >= 1"), (1 <= self.trial <= 10, "trial must be in 1..10")]
         bad = [msg for ok, msg in checks if not ok]
         if bad: raise ConfigError("; ".join(bad) + f" (got {self.short()})")
@@ -168,7 +169,7 @@ def synthetic(**kw) -> TrainConfig:
                 mem_momentum=0.9,        # a from-scratch backbone drifts fast: gamma 0.2 made features worse (probe)
                 optimizer='adam', lr=3.5e-4,  # from scratch, no pretrained weights: the peers' Adam, not SGD 0.008
                 lr_phase2=1.0,           # still learning at the switch: no x0.1, so phase 1 only vs full differ in terms alone
-                match_ca=True,           # S from the CA view of the visible clusters: link precision 0.31 -> 0.43 (ch. 13)
+                match_ca=True,           # S from the CA view of the visible clusters: link precision 0.31 -> 0.43 (above)
                 epochs=12, phase2_start=7,    # half the epochs per phase, as the paper's 50 + 50 (20 = 10 + 10: chapter 13)
                 iters=40,                # 40 x (3 x 32) images per epoch: under 3 minutes in all
                 batch_ids=4, num_instances=8,  # P x K = 32 per modality (the paper: 4 x 16)
@@ -480,7 +481,8 @@ class Trainer:
         self.true_v, self.true_r = self.ds_v.pids, self.ds_r.pids
         self.cam_v, self.cam_r = self.ds_v.camids, self.ds_r.camids
         cv, cr = ({}, {}) if cache_images else (None, None)     # decoded images, shared by the training and extraction views
-        self.train_v = _View(self.ds_v, TwoViews(train_transform(Modality.VIS, H, W, pad=cfg.pad), train_transform(Modality.CA, H, W, pad=cfg.pad)), cv)
+        self.train_v = _View(self.ds_v, TwoViews(train_transform(Modality.VIS, H, W, pad=cfg.pad),
+                                                 train_transform(Modality.CA, H, W, pad=cfg.pad)), cv)
         self.train_r = _View(self.ds_r, train_transform(Modality.IR, H, W, pad=cfg.pad), cr)
         self.ext_v = _View(self.ds_v, TwoViews(test_transform(H, W), ca_extract_transform(H, W)), cv)
         self.ext_r = _View(self.ds_r, test_transform(H, W), cr)
@@ -564,8 +566,9 @@ class Trainer:
         broadcast_buffers(self.model)                  # DDP leaves each rank its own BN statistics after the last step
         z_v, z_c = self.extract(self.ext_v, two=True)
         z_r = self.extract(self.ext_r)
-        if c.cam_norm: f_v, f_r, f_c = (camera_centred(z, cam) for z, cam in ((z_v, self.cam_v), (z_r, self.cam_r), (z_c, self.cam_v)))
-        else: f_v, f_r, f_c = z_v, z_r, z_c          # what clustering and matching see (M3, M13)
+        f_v, f_r, f_c = z_v, z_r, z_c                # what clustering and matching see (M3, M13)
+        if c.cam_norm: f_v, f_r, f_c = (camera_centred(z, cam) for z, cam in ((z_v, self.cam_v), (z_r, self.cam_r),
+                                                                              (z_c, self.cam_v)))
         y_v, y_r = self._cluster(f_v), self._cluster(f_r)
         st = dict(epoch=epoch, y_v=y_v, y_r=y_r, terms=live_terms(c, epoch))
         st['mem'] = {'v': self._memory('v', z_v, y_v), 'r': self._memory('r', z_r, y_r)}
