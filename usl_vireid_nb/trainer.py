@@ -566,9 +566,8 @@ class Trainer:
         broadcast_buffers(self.model)                  # DDP leaves each rank its own BN statistics after the last step
         z_v, z_c = self.extract(self.ext_v, two=True)
         z_r = self.extract(self.ext_r)
-        f_v, f_r, f_c = z_v, z_r, z_c                # what clustering and matching see (M3, M13)
-        if c.cam_norm: f_v, f_r, f_c = (camera_centred(z, cam) for z, cam in ((z_v, self.cam_v), (z_r, self.cam_r),
-                                                                              (z_c, self.cam_v)))
+        seen = (lambda z, cam: camera_centred(z, cam)) if c.cam_norm else (lambda z, cam: z)
+        f_v, f_r = seen(z_v, self.cam_v), seen(z_r, self.cam_r)   # what clustering and matching see (M3, M13)
         y_v, y_r = self._cluster(f_v), self._cluster(f_r)
         st = dict(epoch=epoch, y_v=y_v, y_r=y_r, terms=live_terms(c, epoch))
         st['mem'] = {'v': self._memory('v', z_v, y_v), 'r': self._memory('r', z_r, y_r)}
@@ -579,7 +578,7 @@ class Trainer:
         phase2 = phase(c, epoch) == 2 and any(k in st['terms'] for k in ('vra', 'vrnl', 'um'))
         if phase2 and st['mem']['v'] is not None and st['mem']['r'] is not None:
             Kv, Kr = stats['clusters_v'], stats['clusters_r']
-            S = cluster_similarity(f_c if c.match_ca else f_v, torch.as_tensor(y_v), f_r, torch.as_tensor(y_r))
+            S = cluster_similarity(seen(z_c, self.cam_v) if c.match_ca else f_v, torch.as_tensor(y_v), f_r, torch.as_tensor(y_r))
             links = vra_match(S.cpu(), mu=c.mu, min_sim=c.min_sim)
             links = broadcast_links(links)
             st['A'] = link_matrix(links, Kv, Kr).to(self.device)
