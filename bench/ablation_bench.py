@@ -17,12 +17,15 @@ synthetic preset) it is the same computation as `phase1_only` and is left out un
 Each variant writes its own folder under --out (results.json, log.csv, curves.png); the summary goes to
 <out>/ablation.json and is printed as a table. Variants that already have results.json are reused (resumable).
 """
-import argparse, contextlib, json, shutil, time
+import argparse, json, shutil, time
 from pathlib import Path
 
 import numpy as np
 
-from usl_vireid_nb.trainer import Trainer, apply_overrides, synthetic
+import torch
+from usl_vireid_nb.config import apply_overrides, synthetic
+from usl_vireid_nb.trainer import Trainer, prepare_data
+from usl_vireid_nb.vra import cluster_similarity, majority_identity
 
 # variant -> overrides of the base config; SHARED variants branch off the common phase-1 checkpoint
 VARIANTS = {
@@ -51,28 +54,26 @@ def run_variant(cfg, folder, start=None) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy2(start, folder/'checkpoint.pt')
     t = time.time()
-    tr = Trainer(cfg, folder, log=quiet)
-    with oracle_links(tr) if folder.name.startswith('oracle_links') else contextlib.nullcontext():
-        res = tr.fit(resume=start is not None)
+    sim = cluster_similarity
+    if folder.name.startswith('oracle_links'):
+        _, vis, ir = prepare_data(cfg, folder)
+        sim = oracle_similarity(np.array([r.pid for r in vis]), np.array([r.pid for r in ir]))
+    tr = Trainer(cfg, folder, log=quiet, similarity=sim)
+    res = tr.fit(resume=start is not None)
     print(f"  {folder.name}: {time.time() - t:.0f}s  all-search R1 {res['final']['all']['Rank-1']:.1f} "
           f"mAP {res['final']['all']['mAP']:.1f}", flush=True)
     return res
 
 
-@contextlib.contextmanager
-def oracle_links(tr):
-    """Make `tr` link clusters by the truth: S[i, j] = 1 where visible cluster i and infrared cluster j have the same
-    majority identity (plus 0.01 x the real similarity to order the rest), so `vra_match` gets the right partners. A
-    diagnostic bound on what better matching could buy, never a method: it reads the labels training must not see."""
-    import torch
-    import usl_vireid_nb.trainer as T
-    from usl_vireid_nb.vra import cluster_similarity, majority_identity
+def oracle_similarity(true_v, true_r):
+    """A cluster similarity that links clusters by the truth: S[i, j] = 1 where visible cluster i and infrared cluster j
+    have the same majority identity (plus 0.01 x the real similarity to order the rest), so `vra_match` gets the right
+    partners. A diagnostic bound on what better matching could buy, never a method: it reads the labels training must
+    not see. Passed to the trainer as its `similarity` (stage 5 of chapter 11)."""
     def truth(f_v, y_v, f_r, y_r):
-        mv, mr = majority_identity(np.asarray(y_v), tr.true_v), majority_identity(np.asarray(y_r), tr.true_r)
+        mv, mr = majority_identity(np.asarray(y_v), true_v), majority_identity(np.asarray(y_r), true_r)
         return torch.as_tensor((mv[:, None] == mr[None, :]).astype(np.float32)) + 0.01 * cluster_similarity(f_v, y_v, f_r, y_r)
-    T.cluster_similarity = truth
-    try: yield
-    finally: T.cluster_similarity = cluster_similarity
+    return truth
 
 
 def main():

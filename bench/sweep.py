@@ -23,10 +23,11 @@ GRID = {
     'mu': [dict(mu=m) for m in (1, 2, 3, 4, 5)],
     'lambda': [dict(lam=l) for l in (0.001, 0.01, 0.1, 1.0, 10.0)],
 }
-# --tiny: a proof that the sweep runs end to end in about a minute on a CPU (test ViT, a handful of ids, 2 epochs of 2
-# iterations, one evaluation trial, two settings per group). Its numbers mean nothing.
-TINY = dict(arch_preset='test', synth_train_ids=6, synth_test_ids=4, synth_images=2, epochs=2, phase2_start=2, iters=2,
-            batch_ids=2, num_instances=4, k1=10, k2=3, min_samples=2, eval_every=2, eval_trials=1, progress=False)
+# --tiny: a proof that the sweep runs end to end in about a minute on a CPU: chapter 10a's tiny() run with 2 epochs, two
+# settings per group. Its numbers mean nothing.
+def tiny_overrides(cfg0):
+    from usl_vireid_nb.config import overrides_of, tiny
+    return overrides_of(tiny(epochs=2, eval_every=2, dataset=cfg0.dataset, data_root=cfg0.data_root), cfg0)
 
 def label(setting: dict) -> str:
     "A short name of one setting, e.g. 'beta=0.1' (keys that are constant within the group are left out by the caller)."
@@ -38,7 +39,7 @@ def varying(settings: list) -> list:
     return [{k: s[k] for k in keys} for s in settings]
 
 def base_config(preset: str, data_root=None, trial: int = 1):
-    from usl_vireid_nb.trainer import PRESETS
+    from usl_vireid_nb.config import PRESETS
     if preset not in PRESETS: raise SystemExit(f'unknown preset {preset!r}; choose one of {sorted(PRESETS)}')
     if preset == 'synthetic': return PRESETS[preset]()
     if not data_root: raise SystemExit(f'preset {preset!r} needs --data_root')
@@ -65,15 +66,15 @@ def main(argv=None):
     ap.add_argument('--tiny', action='store_true', help='tiny runs, two settings per group: proves the script works')
     ap.add_argument('--quiet', action='store_true', help="do not print the trainer's per-epoch lines")
     a = ap.parse_args(argv)
-    from usl_vireid_nb.trainer import apply_overrides
-    from usl_vireid_nb.diagnostics import plot_sweep
+    from usl_vireid_nb.config import apply_overrides
+    from usl_vireid_nb.figures import plot_sweep
     bad = [g for g in a.groups if g not in GRID]
     if bad: raise SystemExit(f'unknown group(s) {bad}; choose from {list(GRID)}')
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    from usl_vireid_nb.trainer import ConfigError
+    from usl_vireid_nb.config import ConfigError
     cfg0 = base_config(a.preset, a.data_root, a.trial)
     try:
-        if a.tiny: cfg0 = apply_overrides(cfg0, TINY)
+        if a.tiny: cfg0 = apply_overrides(cfg0, tiny_overrides(cfg0))
         cfg0 = apply_overrides(cfg0, a.set)         # rejects unknown keys with the list of valid ones
         for g in a.groups:                          # every setting must make a valid config before the first run
             for setting in GRID[g]: apply_overrides(cfg0, setting)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from usl_vireid_nb.trainer import Trainer, apply_overrides, synthetic
+from usl_vireid_nb.config import apply_overrides, model_kwargs, synthetic
+from usl_vireid_nb.trainer import Trainer, pk_loaders
 
 
 def main():
@@ -33,13 +34,13 @@ def main():
     print(f"torch threads {torch.get_num_threads()}, device {dev}, backbone '{cfg.arch_preset}' {cfg.img_h}x{cfg.img_w}, "
           f"batch {cfg.batch_ids}x{cfg.num_instances} per modality ({3 * cfg.batch_size} images a step)")
     t = time.time(); st = tr.prepare_epoch(1); print(f"prepare_epoch (extract + cluster + match): {time.time() - t:.1f}s; "
-                                                    f"phase 2 live: {st['phase2']}; {st['stats']}")
-    lds = tr.loaders(st)
+                                                    f"phase 2 live: {st.phase2 is not None}; {st.stats}")
+    lds = pk_loaders(tr.views, st, cfg)
     its = [iter(l) if l is not None else None for l in (lds['v'], lds['r'])]
     n_img = sum(2 * cfg.batch_size if m == 'v' else cfg.batch_size for m in ('v', 'r') if lds[m] is not None)
 
     # the bare backbone: same architecture and batch size, plain forward + backward + optimiser step
-    bare = type(tr.model)(**{**_kw(tr)}).to(dev)
+    bare = type(tr.model)(**model_kwargs(cfg, pretrained=False)).to(dev)
     opt = torch.optim.Adam(bare.parameters(), lr=cfg.lr)
     x = torch.randn(n_img, 3, cfg.img_h, cfg.img_w, device=dev)
     step_no = [0]
@@ -47,7 +48,7 @@ def main():
     def method_step():
         bv = next(its[0]) if its[0] is not None else None
         br = next(its[1]) if its[1] is not None else None
-        tr.train_step(st, bv, br, step_no[0]); step_no[0] += 1
+        tr.train_step(st, bv, br); step_no[0] += 1
 
     def bare_step():
         out = bare(x)
@@ -70,15 +71,6 @@ def main():
     ips_m, ips_b = n_img * a.steps * a.rounds / tm, n_img * a.steps * a.rounds / tb
     print(f"\nfull method (phase 2, all terms): {ips_m:.1f} img/s\nbare backbone fwd+bwd+step:       {ips_b:.1f} img/s\n"
           f"ratio method / bare: {ips_m / ips_b:.3f}  (goal >= 0.75)")
-
-
-def _kw(tr):
-    "The keyword arguments the trainer built its backbone with."
-    from usl_vireid_nb.backbone import backbone_preset
-    c = tr.cfg
-    kw = backbone_preset(c.arch_preset)
-    kw.update(img_size=(c.img_h, c.img_w), regions=c.regions, use_pacbam=c.use_pacbam)
-    return kw
 
 
 if __name__ == '__main__':

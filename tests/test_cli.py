@@ -2,11 +2,11 @@
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest, torch
+from usl_vireid_nb.config import overrides_of, synthetic, tiny
 
-# A tiny run: 6 training ids, the `test` ViT, 2 iterations per epoch, phase 2 from epoch 2.
-TINY = ['arch_preset=test', 'synth_train_ids=6', 'synth_test_ids=4', 'synth_images=2', 'k1=6', 'k2=3', 'min_samples=2',
-        'phase2_start=2', 'iters=2', 'batch_ids=2', 'num_instances=4', 'rho_intra=4', 'rho_inter=4', 'eval_every=3',
-        'eval_trials=1', 'maal_hidden=16', 'progress=false']
+# The tiny run of chapter 10a (`tiny()`: 6 training ids, the `test` ViT, 2 iterations per epoch, phase 2 from epoch 2),
+# given to the command line as the overrides that turn the default preset into it.
+TINY = [o for o in overrides_of(tiny(), synthetic()) if not o.startswith('epochs=')]
 KEYS = {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}
 
 def cli(tmp_path):
@@ -17,9 +17,9 @@ def cli(tmp_path):
     script.write_text("import sys\nfrom usl_vireid_nb.train import main\nsys.exit(main())\n")
     return [sys.executable, str(script)]
 
-def run(tmp_path, *args, check=True):
+def run(tmp_path, *args, check=True, cmd=None):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    p = subprocess.run(cli(tmp_path) + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+    p = subprocess.run((cmd or cli(tmp_path)) + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
     if check and p.returncode != 0: raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
 
@@ -75,7 +75,11 @@ def test_missing_data(tmp_path):
 def test_nan_keeps_last_checkpoint(tmp_path, data_root):
     "A NaN loss at epoch 2 ends with exit 3 and a clear message; the epoch-1 checkpoint still loads."
     out = tmp_path/'nan'
-    p = run(tmp_path, '--out', out, '--data_root', data_root, '--set', *TINY, 'epochs=2', 'debug_nan_epoch=2', check=False)
+    script = tmp_path/'train_with_nan.py'     # the console entry point with the test aid InjectNaN (chapter 11)
+    script.write_text("import sys\nfrom usl_vireid_nb.train import main\nfrom usl_vireid_nb.trainer import InjectNaN\n"
+                      "sys.exit(main(callbacks=[InjectNaN(2)]))\n")
+    p = run(tmp_path, '--out', out, '--data_root', data_root, '--set', *TINY, 'epochs=2', check=False,
+            cmd=[sys.executable, str(script)])
     assert p.returncode == 3 and 'non-finite loss' in p.stderr, p.stderr
     ck = torch.load(out/'checkpoint.pt', weights_only=True)
     assert ck['epoch'] == 1

@@ -2,15 +2,15 @@
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
+from usl_vireid_nb.config import overrides_of, synthetic, tiny
 
-TINY = ['arch_preset=test', 'synth_train_ids=6', 'synth_test_ids=4', 'synth_images=2', 'k1=6', 'k2=3', 'min_samples=2',
-        'epochs=2', 'phase2_start=2', 'iters=2', 'batch_ids=2', 'num_instances=4', 'rho_intra=4', 'rho_inter=4',
-        'eval_every=2', 'eval_trials=1', 'maal_hidden=16', 'progress=false', 'dump_state=true']
+TINY = overrides_of(tiny(epochs=2, eval_every=2), synthetic())     # chapter 10a's tiny run, as command-line overrides
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason='torch built without distributed')
 def test_two_cpu_ranks_agree(tmp_path):
-    script = tmp_path/'train_entry.py'          # torchrun runs a file; this one calls the console entry point
-    script.write_text("import sys\nfrom usl_vireid_nb.train import main\nsys.exit(main())\n")
+    script = tmp_path/'train_entry.py'          # torchrun runs a file: the console entry point, each rank dumping its state
+    script.write_text("import sys\nfrom usl_vireid_nb.train import main\nfrom usl_vireid_nb.trainer import DumpState\n"
+                      "sys.exit(main(callbacks=[DumpState()]))\n")
     out = tmp_path/'ddp'
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     env.pop('CUDA_VISIBLE_DEVICES', None)

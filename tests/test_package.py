@@ -4,7 +4,7 @@ from pathlib import Path
 from conftest import ROOT, chapters
 
 MODULES = ['data', 'augment', 'metrics', 'cluster', 'memory', 'pacbam', 'backbone', 'maal', 'vra', 'vrnl', 'um',
-           'trainer', 'diagnostics', 'train']
+           'config', 'runtime', 'trainer', 'diagnostics', 'figures', 'analysis', 'train']
 
 def _chapter_order():
     "Module name -> chapter number, read from the notebooks' `default_exp`."
@@ -12,7 +12,9 @@ def _chapter_order():
     for nb in chapters():
         for c in json.loads(nb.read_text())['cells']:
             m = re.search(r'^#\| default_exp (\w+)', ''.join(c['source']), re.M)
-            if m: order[m.group(1)] = int(nb.stem.split('_')[0]); break
+            if m:
+                num = re.match(r'(\d+)([a-z]?)', nb.stem.split('_')[0])
+                order[m.group(1)] = (int(num.group(1)), num.group(2)); break   # '10a' after '10', before '10b' and '11'
     return order
 
 def test_imports_only_go_forward():
@@ -63,3 +65,18 @@ def test_version_matches():
     from configparser import ConfigParser
     cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
     assert usl_vireid_nb.__version__ == cfg['DEFAULT']['version']
+
+def test_readme_names_exist():
+    "Every name the README's 'Using the package' section promises is a function, class or config field of the package."
+    import importlib
+    from dataclasses import fields
+    readme = (ROOT/'README.md').read_text()
+    section = readme.split('## Using the package', 1)[1].split('\n## ', 1)[0]
+    names = set(re.findall(r'`([A-Za-z_][A-Za-z0-9_]*)`', section))
+    for mod, imported in re.findall(r'from usl_vireid_nb\.(\w+) import ([\w, ]+)', section):
+        names |= {n.strip() for n in imported.split(',')}
+    found = set()
+    for m in MODULES: found |= set(dir(importlib.import_module(f'usl_vireid_nb.{m}')))
+    from usl_vireid_nb.config import TrainConfig
+    found |= {f.name for f in fields(TrainConfig)}
+    assert names and not names - found, f'README promises names that do not exist: {sorted(names - found)}'

@@ -65,17 +65,19 @@ def maal_step(classifier: ModalityClassifier,     # E
               modality,                           # y^m (B,)
               alpha: float = 1.0,                 # weight of L_cls
               beta: float = 0.1,                  # weight of L_ca
+              reduce_grads=None,                  # called with E between backward and step (e.g. an all-reduce over ranks)
              ) -> tuple[torch.Tensor, dict]:      # (beta * L_ca for the backbone loss, stats)
-    "M11-M12 alternation: step E on alpha*L_cls, then return beta*L_ca (grads into g only) and {'loss_cls', 'acc'}."
+    "M11-M12 alternation: step E on alpha*L_cls, then return beta*L_ca (grads into g only) and {'loss_cls' (unweighted), 'acc'}."
     y = _check_modality(modality, g, classifier.n_modalities)
     logits = classifier(g.detach())
-    loss_cls = alpha * F.cross_entropy(logits, y)
+    ce = F.cross_entropy(logits, y)
     optimizer.zero_grad(set_to_none=True)
-    loss_cls.backward()
+    (alpha * ce).backward()
+    if reduce_grads is not None: reduce_grads(classifier)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)      # no stale E gradient for a later optimizer step to re-apply
     acc = (logits.argmax(1) == y).float().mean().item()
-    return beta * maal_ca_loss(classifier, g), {'loss_cls': loss_cls.item(), 'acc': acc}
+    return beta * maal_ca_loss(classifier, g), {'loss_cls': ce.item(), 'acc': acc}
 
 # %% ../nbs/07_maal.ipynb #6f5ab9e3
 def modality_toy(n_per: int = 32, n_ids: int = 8, dim: int = 16, offset: float = 6.0, noise: float = 0.5,
