@@ -35,7 +35,7 @@ def check_labels(labels,                   # (N,) int pseudo-labels (-1 = outlie
     if bad: raise ValueError(f"{name} must hold integer labels (-1 = outlier), got dtype {dt}")
     y = labels.long() if torch.is_tensor(labels) else torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
     if n is not None and y.numel() != n:
-        raise ValueError(f"{name} has {y.numel()} entries but {n} are expected (one per feature row)")
+        raise ValueError(f"{name} has {y.numel()} entries but {n} are expected")
     if y.numel() and int(y.min()) < -1:
         raise ValueError(f"{name} holds labels below -1 (min {int(y.min())}); -1 is the only outlier label")
     if contiguous:
