@@ -11,26 +11,45 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['EmptyClusteringError', 'cluster_centers', 'nce_loss', 'multi_pos_nce', 'ClusterMemory', 'make_memories',
-           'InstanceBank']
+__all__ = ['EmptyClusteringError', 'check_labels', 'cluster_sums', 'cluster_means', 'nce_loss', 'multi_pos_nce', 'ClusterMemory',
+           'make_memories', 'InstanceBank']
 
 # %% ../nbs/04_memory.ipynb #dfdb718f
 class EmptyClusteringError(ValueError):
     "Raised when a clustering has no cluster at all (every label is -1), so no memory can be built."
 
-def _as_labels(labels, n=None, device=None) -> torch.Tensor:
-    "Labels as a 1-D int64 tensor (from a list, ndarray or tensor); checks the length against `n`."
-    labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
-    if labels.dim() != 1: raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if n is not None and labels.numel() != n:
-        raise ValueError(f"labels has {labels.numel()} entries but there are {n} feature rows")
-    return labels.long().to(device) if device is not None else labels.long()
+def check_labels(labels,                   # (N,) int pseudo-labels (-1 = outlier): a list, ndarray or tensor
+                 n: int | None = None,     # expected length (one label per feature row); None = any length
+                 name: str = 'labels',     # what the error messages call the vector
+                 device=None,              # move the result there (None: keep it where it is)
+                 contiguous: bool = False, # also require clusters 0..K-1 with no gap and at least one cluster
+                ) -> torch.Tensor:         # (N,) int64
+    "Validate pseudo-labels (1-D, integer dtype, length n, values >= -1; contiguous=True: clusters 0..K-1, K >= 1)."
+    if torch.is_tensor(labels):
+        dt, bad = labels.dtype, labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool
+    else:
+        labels = np.asarray(labels)
+        if labels.size == 0: labels = labels.astype(np.int64)        # NumPy reads [] as float64
+        dt, bad = labels.dtype, labels.dtype.kind not in 'iu'
+    if labels.ndim != 1: raise ValueError(f"{name} must be a 1-D label vector, got shape {tuple(labels.shape)}")
+    if bad: raise ValueError(f"{name} must hold integer labels (-1 = outlier), got dtype {dt}")
+    y = labels.long() if torch.is_tensor(labels) else torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+    if n is not None and y.numel() != n:
+        raise ValueError(f"{name} has {y.numel()} entries but {n} are expected")
+    if y.numel() and int(y.min()) < -1:
+        raise ValueError(f"{name} holds labels below -1 (min {int(y.min())}); -1 is the only outlier label")
+    if contiguous:
+        if not bool((y >= 0).any()):
+            raise EmptyClusteringError(f"{name}: no cluster, all {y.numel()} labels are -1 (outliers)")
+        counts = torch.bincount(y[y >= 0])
+        if bool((counts == 0).any()):
+            raise ValueError(f"{name}: clusters {(counts == 0).nonzero().flatten()[:10].tolist()} have no members; labels "
+                             "must be contiguous 0..K-1 (relabel them, e.g. with data.relabel)")
+    return y.to(device) if device is not None else y
 
 def _check_targets(targets, num_clusters: int, batch: int, device=None) -> torch.Tensor:
     "Targets (B,) must be ints in [0, num_clusters): outliers (-1) never reach a memory."
-    targets = _as_labels(targets, batch, device)
+    targets = check_labels(targets, batch, 'targets', device)
     if targets.numel() and (targets.min() < 0 or targets.max() >= num_clusters):
         bad = targets[(targets < 0) | (targets >= num_clusters)].unique()[:5].tolist()
         raise ValueError(f"target label(s) {bad} out of range [0, {num_clusters}) for a memory of {num_clusters} "
@@ -45,26 +64,29 @@ def _check_query(q: torch.Tensor, dim: int, what: str = "memory") -> None:
         raise ValueError(f"feature dimension mismatch: queries have d={q.shape[1]} but the {what} has d={dim}")
 
 # %% ../nbs/04_memory.ipynb #da9accc9
-def cluster_centers(features: torch.Tensor, # (N, d) descriptors z
-                    labels,                 # (N,) int pseudo-labels, -1 = outlier
-                   ) -> torch.Tensor:       # (K, d) unit-length cluster means phi (M4)
-    "L2-normalised mean descriptor of every cluster 0..K-1 (M4); raises `EmptyClusteringError` if no cluster."
-    features = torch.as_tensor(features)
-    if features.dim() != 2: raise ValueError(f"features must be 2-D (N, d), got shape {tuple(features.shape)}")
-    labels = _as_labels(labels, features.shape[0], features.device)
-    keep = labels >= 0
-    if not bool(keep.any()):
-        raise EmptyClusteringError(f"no cluster: all {labels.numel()} samples are outliers (-1); cannot build a "
-                                   "memory (lower DBSCAN eps/min_samples, or skip the epoch with `make_memories(..., on_empty='skip')`)")
-    if bool((labels < -1).any()): raise ValueError("labels must be >= -1 (-1 = outlier)")
-    K = int(labels.max()) + 1
-    feats, lab = features[keep].float(), labels[keep]
-    sums = torch.zeros(K, features.shape[1], dtype=feats.dtype, device=features.device).index_add_(0, lab, feats)
-    counts = torch.bincount(lab, minlength=K)
-    if bool((counts == 0).any()):
-        missing = (counts == 0).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"labels are not contiguous: cluster(s) {missing} have no member (relabel to 0..K-1 first)")
-    return F.normalize(sums / counts[:, None], dim=1)
+def cluster_sums(z: torch.Tensor,  # (N, d) descriptors
+                 y,                # (N,) int pseudo-labels, -1 = outlier (ignored), contiguous 0..K-1
+                 name: str = 'z',  # what the error messages call z
+                ) -> tuple[torch.Tensor, torch.Tensor]:  # sums (K, d) and member counts (K,) int64
+    "Per-cluster sums (K, d) and member counts (K,) of `z` under `y`, K = max(y)+1; raises `EmptyClusteringError` if no cluster."
+    if not torch.is_tensor(z): z = torch.as_tensor(np.asarray(z))
+    if z.dim() != 2: raise ValueError(f"{name} must be a 2-D tensor (N, d), got shape {tuple(z.shape)}")
+    y = check_labels(y, z.shape[0], f"labels of {name}", z.device, contiguous=True)
+    keep = y >= 0
+    K, lab = int(y.max()) + 1, y[keep]
+    dt = z.dtype if z.dtype in (torch.float32, torch.float64) else torch.float32   # half precision sums in float32
+    sums = torch.zeros(K, z.shape[1], dtype=dt, device=z.device).index_add(0, lab, z[keep].to(dt))   # (K, d)
+    return sums, torch.bincount(lab, minlength=K)
+
+def cluster_means(z: torch.Tensor,           # (N, d) descriptors
+                  y,                         # (N,) int pseudo-labels, -1 = outlier (ignored), contiguous 0..K-1
+                  normalise: bool = True,    # True: M4's unit-length phi; False: the plain mean z-bar of M13
+                  name: str = 'z',           # what the error messages call z
+                 ) -> torch.Tensor:          # (K, d)
+    "Mean descriptor of every cluster 0..K-1, L2-normalised (M4's phi) unless `normalise=False` (M13's z-bar)."
+    sums, counts = cluster_sums(z, y, name)
+    means = sums / counts[:, None].to(sums.dtype)
+    return F.normalize(means, dim=1) if normalise else means
 
 # %% ../nbs/04_memory.ipynb #0ff7910f
 def nce_loss(q: torch.Tensor,       # (B, d) query descriptors (unit length in practice)
@@ -117,9 +139,9 @@ class ClusterMemory(nn.Module):
     @classmethod
     def from_clusters(cls, features, labels, **kwargs):
         "Memory initialised with the normalised cluster means (M4) of `features` (N, d) under `labels` (N,)."
-        centers = cluster_centers(features, labels)
-        mem = cls(centers.shape[1], centers.shape[0], **kwargs).to(centers.device)
-        mem.features.copy_(centers)
+        with torch.no_grad(): centres = cluster_means(features, labels)        # (K, d), M4
+        mem = cls(centres.shape[1], centres.shape[0], **kwargs).to(centres.device)
+        mem.features.copy_(centres)
         return mem
 
     def extra_repr(self):
@@ -180,15 +202,15 @@ class InstanceBank(nn.Module):
             raise ValueError(f"features must be a non-empty 2-D tensor (N, d), got shape {tuple(features.shape)}")
         n = features.shape[0]
         self.register_buffer('features', F.normalize(features.detach().float().clone(), dim=1))
-        self.register_buffer('labels', _as_labels(labels, n, features.device).clone())
-        self.register_buffer('camids', _as_labels(camids, n, features.device).clone())
+        self.register_buffer('labels', check_labels(labels, n, 'labels', features.device).clone())
+        self.register_buffer('camids', check_labels(camids, n, 'camids', features.device).clone())
 
     def __len__(self): return self.features.shape[0]
     def extra_repr(self): return f"N={len(self)}, d={self.features.shape[1]}"
 
     def set_labels(self, labels) -> None:
         "Replace the pseudo-labels (N,) after a new clustering, keeping the descriptors."
-        self.labels.copy_(_as_labels(labels, len(self), self.labels.device))
+        self.labels.copy_(check_labels(labels, len(self), 'labels', self.labels.device))
 
     @torch.no_grad()
     def update(self, indices,          # (B,) dataset indices of the batch
@@ -197,7 +219,7 @@ class InstanceBank(nn.Module):
               ) -> None:
         "b_i <- norm(gamma*b_i + (1-gamma)*q) for each (index, descriptor) pair, in batch order."
         _check_query(feats, self.features.shape[1], "bank")
-        idx = _as_labels(indices, feats.shape[0], self.features.device)
+        idx = check_labels(indices, feats.shape[0], 'indices', self.features.device)
         if idx.numel() and (idx.min() < 0 or idx.max() >= len(self)):
             raise ValueError(f"bank index out of range [0, {len(self)}): got min {int(idx.min())}, max {int(idx.max())}")
         q = F.normalize(feats.detach().to(self.features), dim=1)

@@ -9,48 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .memory import multi_pos_nce, EmptyClusteringError, ClusterMemory
+from .memory import (check_labels, cluster_means, cluster_sums, nce_loss, multi_pos_nce,
+                                  EmptyClusteringError, ClusterMemory)
 
 # %% auto #0
-__all__ = ['cluster_sums', 'cluster_means', 'cluster_similarity', 'vra_match', 'check_links', 'link_matrix', 'majority_identity',
-           'matching_precision', 'shared_memories', 'shared_cluster_memories', 'vra_loss']
-
-# %% ../nbs/08_vra.ipynb #7189d82a
-def _check_labels(y, n: int, name: str) -> Tensor:
-    "Validate a pseudo-label vector (int, 1-D, length `n`, values >= -1) and return it as int64."
-    y = torch.as_tensor(y)
-    if y.dim() != 1 or y.numel() != n:
-        raise ValueError(f"{name} must be a 1-D label vector of length {n} (one per feature row), got shape {tuple(y.shape)}")
-    if y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
-        raise ValueError(f"{name} must hold integer pseudo-labels (-1 = outlier), got dtype {y.dtype}")
-    y = y.long()
-    if n and int(y.min()) < -1:
-        raise ValueError(f"{name} holds labels below -1 (min {int(y.min())}); -1 is the only outlier label")
-    return y
-
-# %% ../nbs/08_vra.ipynb #b0b5d861
-def cluster_sums(z: Tensor, y, name: str = 'z') -> tuple[Tensor, Tensor]:
-    "Per-cluster sums (K, D) and member counts (K,) of `z` (N, D) under pseudo-labels `y` (N,), -1 ignored; K = max(y)+1."
-    if not isinstance(z, Tensor) or z.dim() != 2:
-        raise ValueError(f"{name} must be a 2-D tensor (N, D), got {type(z).__name__} {tuple(getattr(z, 'shape', ()))}")
-    y = _check_labels(y, z.shape[0], f"labels of {name}").to(z.device)
-    if not bool((y >= 0).any()):
-        raise EmptyClusteringError(f"{name}: no clusters (every pseudo-label is -1)")
-    K = int(y.max()) + 1
-    slot = torch.where(y >= 0, y, torch.full_like(y, K))                       # outliers go to a dummy row K
-    counts = torch.bincount(slot, minlength=K + 1)[:K]                         # (K,)
-    empty = (counts == 0).nonzero().flatten()
-    if len(empty):
-        raise ValueError(f"{name}: clusters {empty[:10].tolist()} have no members; pseudo-labels must be contiguous "
-                         f"0..K-1 (relabel them, e.g. with data.relabel)")
-    dt = z.dtype if z.dtype in (torch.float32, torch.float64) else torch.float32  # sum half precision in float32
-    sums = torch.zeros(K + 1, z.shape[1], dtype=dt, device=z.device).index_add_(0, slot, z.detach().to(dt))[:K]  # (K, D)
-    return sums, counts
-
-def cluster_means(z: Tensor, y, name: str = 'z') -> Tensor:
-    "Unnormalised cluster means (K, D) of `z` (N, D) under pseudo-labels `y` (-1 ignored): the $\\bar z_k$ of M13."
-    sums, counts = cluster_sums(z, y, name)
-    return sums / counts[:, None].to(sums.dtype)
+__all__ = ['PASS2', 'BUILDS', 'RULES', 'TARGETS', 'cluster_similarity', 'vra_match', 'check_links', 'link_matrix', 'cross_labels',
+           'majority_identity', 'matching_precision', 'shared_memories', 'shared_memory_update', 'vra_loss']
 
 # %% ../nbs/08_vra.ipynb #364ea83c
 def cluster_similarity(z_v: Tensor, y_v, z_r: Tensor, y_r) -> Tensor:
@@ -60,9 +24,9 @@ def cluster_similarity(z_v: Tensor, y_v, z_r: Tensor, y_r) -> Tensor:
             and z_v.shape[1] != z_r.shape[1]:
         raise ValueError(f"z_v and z_r must have the same descriptor size D, got {z_v.shape[1]} and {z_r.shape[1]}")
     with torch.no_grad():
-        mv = cluster_means(z_v, y_v, 'z_v')   # (Kv, D)
-        mr = cluster_means(z_r, y_r, 'z_r')   # (Kr, D)
-        return mv @ mr.T                      # (Kv, Kr)
+        mv = cluster_means(z_v, y_v, normalise=False, name='z_v')   # (Kv, D)
+        mr = cluster_means(z_r, y_r, normalise=False, name='z_r')   # (Kr, D)
+        return mv @ mr.T.to(mv.dtype)                               # (Kv, Kr)
 
 # %% ../nbs/08_vra.ipynb #febf75e1
 def _cluster_similarity_loop(f_v: Tensor, y_v, f_r: Tensor, y_r) -> Tensor:
@@ -83,11 +47,10 @@ def _cluster_similarity_loop(f_v: Tensor, y_v, f_r: Tensor, y_r) -> Tensor:
 
 # %% ../nbs/08_vra.ipynb #17f534e6
 def _check_similarity(S) -> np.ndarray:
-    "S as a float64 (Kv, Kr) array; rejects wrong rank, empty axes, NaN and inf with clear messages."
+    "S as a float64 (Kv, Kr) array (an empty side allowed); rejects wrong rank, NaN and inf with clear messages."
     if isinstance(S, Tensor): S = S.detach().cpu().double().numpy()
     S = np.asarray(S, dtype=np.float64)
-    if S.ndim != 2 or 0 in S.shape:
-        raise ValueError(f"S must be a non-empty 2-D similarity matrix (Kv, Kr), got shape {S.shape}")
+    if S.ndim != 2: raise ValueError(f"S must be a 2-D similarity matrix (Kv, Kr), got shape {S.shape}")
     bad = ~np.isfinite(S)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -100,59 +63,73 @@ def _check_mu(mu) -> int:
         raise ValueError(f"mu (the cap on links per cluster) must be an integer >= 1, got {mu!r}")
     return int(mu)
 
-def _greedy_capped(S: np.ndarray, cap: int, min_sim=None) -> list[tuple[int, int]]:
-    "Rows linked at most once, columns at most `cap` times, pairs taken in descending stable order of S (R, C)."
+PASS2 = ('tokenmatcher', 'greedy')
+
+def _greedy_capped(S: np.ndarray, cap: int, min_sim=None, until_covered: bool = False) -> list[tuple[int, int]]:
+    """Rows linked at most once, columns at most `cap` times, pairs taken in descending stable order of S (R, C);
+    `until_covered`: stop as soon as every column has a link."""
     R, C = S.shape
+    if R == 0 or C == 0: return []
     flat = S.ravel()
     order = np.argsort(-flat, kind='stable')                  # descending; ties keep row-major order
     if min_sim is not None: order = order[:int((flat >= min_sim).sum())]
     rows, cols = np.divmod(order, C)
     row_used, col_cnt = np.zeros(R, bool), np.zeros(C, np.int64)
-    links, most = [], min(R, C * cap)
+    links, most, covered = [], min(R, C * cap), 0
     for i, j in zip(rows.tolist(), cols.tolist()):
         if row_used[i] or col_cnt[j] >= cap: continue
-        links.append((i, j)); row_used[i] = True; col_cnt[j] += 1
-        if len(links) == most: break
+        links.append((i, j)); row_used[i] = True; covered += int(col_cnt[j] == 0); col_cnt[j] += 1
+        if len(links) == most or (until_covered and covered == C): break
     return links
 
 # %% ../nbs/08_vra.ipynb #1d091890
-def vra_match(S, mu: int = 3, min_sim: float | None = None, return_pass: bool = False):
+def vra_match(S, mu: int = 3, min_sim: float | None = None, return_pass: bool = False, pass2: str = 'tokenmatcher'):
     """M14: mu-capped greedy cross-modal matching of visible clusters (rows of S) and infrared clusters (columns).
-    Returns links, an int64 array (L, 2) of (visible cluster, infrared cluster): the pass-1 links in the order they were
-    taken, then the pass-2 links. `return_pass=True` also returns an int64 array (L,) saying 1 or 2 for each link.
-    mu: at most mu pass-1 links per infrared cluster and mu pass-2 links per visible cluster (paper: 3).
-    min_sim: pairs with S < min_sim are never linked (None = no floor)."""
+    Returns links, an int64 array (L, 2) of (visible cluster, infrared cluster) in the order they were taken: pass 1,
+    then pass 2. `return_pass=True` also returns an int64 array (L,) saying 1 or 2 for each link.
+    mu: at most mu links per infrared cluster in either pass (paper and TokenMatcher: 3).
+    min_sim: pairs with S < min_sim are never linked (None = no floor).
+    pass2: 'tokenmatcher' (rev 2): the columns without a pass-1 link compete, each row gives at most one pass-2 link,
+    stop once every column has a link; 'greedy' (before rev 2): each free column one link, each row up to mu."""
     S = _check_similarity(S)
     mu = _check_mu(mu)
     if min_sim is not None and not math.isfinite(min_sim): raise ValueError(f"min_sim must be finite or None, got {min_sim}")
+    if pass2 not in PASS2: raise ValueError(f"pass2 must be one of {PASS2}, got {pass2!r}")
     Kv, Kr = S.shape
     p1 = _greedy_capped(S, mu, min_sim)                                     # pass 1: rows once, columns <= mu
     linked = np.zeros(Kr, bool); linked[[j for _, j in p1]] = True
     free = np.flatnonzero(~linked)                                           # infrared clusters without a link
-    p2 = [(i, int(free[u])) for u, i in _greedy_capped(S[:, free].T, mu, min_sim)] if len(free) else []
+    if pass2 == 'tokenmatcher':                                             # rows once more, free columns <= mu
+        p2 = [(i, int(free[u])) for i, u in _greedy_capped(S[:, free], mu, min_sim, until_covered=True)]
+    else:                                                                    # free columns once, rows <= mu
+        p2 = [(i, int(free[u])) for u, i in _greedy_capped(S[:, free].T, mu, min_sim)]
     links = np.array(p1 + p2, dtype=np.int64).reshape(-1, 2)
     if return_pass: return links, np.array([1] * len(p1) + [2] * len(p2), dtype=np.int64)
     return links
 
 # %% ../nbs/08_vra.ipynb #c69e1597
-def _vra_match_loop(S, mu: int = 3, min_sim: float | None = None, return_pass: bool = False):
-    "Literal M14: repeated argmax over the remaining matrix (slow reference for `vra_match`)."
+def _vra_match_loop(S, mu: int = 3, min_sim: float | None = None, return_pass: bool = False, pass2: str = 'tokenmatcher'):
+    "Literal M14: repeated argmax over the remaining matrix (slow reference for `vra_match`, both pass-2 rules)."
     S = _check_similarity(S); mu = _check_mu(mu)
     Kv, Kr = S.shape
-    row_alive, col_alive, cnt = np.ones(Kv, bool), np.ones(Kr, bool), np.zeros(Kr, np.int64)
+    def best(M, allowed):   # row-major-first argmax of M over the allowed cells; None if none is left or below the floor
+        if not allowed.any(): return None
+        a, b = np.unravel_index(np.argmax(np.where(allowed, M, -np.inf)), M.shape)
+        return None if min_sim is not None and M[a, b] < min_sim else (int(a), int(b))
     links, passes = [], []
-    while row_alive.any() and col_alive.any():                                   # pass 1
-        i, j = np.unravel_index(np.argmax(np.where(row_alive[:, None] & col_alive[None], S, -np.inf)), S.shape)
-        if min_sim is not None and S[i, j] < min_sim: break
-        links.append((int(i), int(j))); passes.append(1)
-        row_alive[i] = False; cnt[j] += 1
-        if cnt[j] == mu: col_alive[j] = False
-    unlinked, budget = cnt == 0, np.zeros(Kv, np.int64)
-    while unlinked.any() and (budget < mu).any():                                # pass 2, on S transposed
-        j, i = np.unravel_index(np.argmax(np.where(unlinked[:, None] & (budget < mu)[None], S.T, -np.inf)), S.T.shape)
-        if min_sim is not None and S[i, j] < min_sim: break
-        links.append((int(i), int(j))); passes.append(2)
-        unlinked[j] = False; budget[i] += 1
+    row_alive, cnt = np.ones(Kv, bool), np.zeros(Kr, np.int64)
+    while (ij := best(S, row_alive[:, None] & (cnt < mu)[None])) is not None:            # pass 1
+        links.append(ij); passes.append(1); row_alive[ij[0]] = False; cnt[ij[1]] += 1
+    free, cnt2 = cnt == 0, np.zeros(Kr, np.int64)
+    if pass2 == 'tokenmatcher':                  # every row alive again, one pass-2 link each; free columns up to mu
+        row_alive = np.ones(Kv, bool)
+        while (free & (cnt2 == 0)).any() and \
+                (ij := best(S, row_alive[:, None] & (free & (cnt2 < mu))[None])) is not None:
+            links.append(ij); passes.append(2); row_alive[ij[0]] = False; cnt2[ij[1]] += 1
+    else:                                        # 'greedy', on S transposed: each free column once, rows up to mu
+        budget = np.zeros(Kv, np.int64)
+        while (ji := best(S.T, (free & (cnt2 == 0))[:, None] & (budget < mu)[None])) is not None:
+            links.append((ji[1], ji[0])); passes.append(2); cnt2[ji[0]] += 1; budget[ji[1]] += 1
     links = np.array(links, dtype=np.int64).reshape(-1, 2)
     return (links, np.array(passes, dtype=np.int64)) if return_pass else links
 
@@ -194,6 +171,29 @@ def link_matrix(links, Kv: int, Kr: int) -> Tensor:
     A[torch.from_numpy(links[:, 0]), torch.from_numpy(links[:, 1])] = True
     return A
 
+# %% ../nbs/08_vra.ipynb #8d0fe34a
+def cross_labels(links, passes, Kv: int, Kr: int) -> tuple[Tensor, Tensor]:
+    """M14's cross-modal labels: yt_v (Kv,) int64, the pass-1 partner of each visible cluster (-1: none); yt_r (Kr,)
+    int64, the first visible partner of each infrared cluster in the order of the rows of `links` (the order the links
+    were taken): its first pass-1 link, or for a column without one its first pass-2 link (-1: none)."""
+    links = check_links(links, Kv, Kr)
+    passes = np.asarray(passes.cpu() if isinstance(passes, Tensor) else passes)
+    if passes.shape != (len(links),):
+        raise ValueError(f"passes must hold one pass per link, shape ({len(links)},), got {passes.shape}")
+    if len(passes) and not np.isin(passes, (1, 2)).all():
+        raise ValueError(f"passes must be 1 or 2, got {sorted(set(passes.tolist()) - {1, 2})}")
+    p1 = links[passes == 1]
+    rows, n = np.unique(p1[:, 0], return_counts=True)
+    if (n > 1).any():
+        raise ValueError(f"visible cluster {int(rows[n > 1][0])} has {int(n.max())} pass-1 links; M14 gives each at most one")
+    yt_v, yt_r = np.full(Kv, -1, np.int64), np.full(Kr, -1, np.int64)
+    yt_v[p1[:, 0]] = p1[:, 1]
+    for p in (2, 1):                                          # pass 1 written last: it wins over pass 2
+        sel = links[passes == p]
+        cols, first = np.unique(sel[:, 1], return_index=True)  # the first row of each column
+        yt_r[cols] = sel[first, 0]
+    return torch.from_numpy(yt_v), torch.from_numpy(yt_r)
+
 # %% ../nbs/08_vra.ipynb #a7bfb6c0
 def majority_identity(y, true) -> np.ndarray:
     "Majority true identity (K,) of each pseudo-label cluster 0..K-1 (ties: lower identity; -1 labels ignored)."
@@ -216,50 +216,115 @@ def matching_precision(links, y_v, true_v, y_r, true_r) -> float:
     return float((mv[links[:, 0]] == mr[links[:, 1]]).mean())
 
 # %% ../nbs/08_vra.ipynb #c0f89069
-def shared_memories(z_v: Tensor, y_v, z_r: Tensor, y_r, links) -> tuple[Tensor, Tensor]:
-    """M15: modality-shared memories. phi_sv (Kv, D): normalised mean of visible cluster k's instances and those of every
-    infrared cluster linked to k; phi_sr (Kr, D) likewise per infrared cluster. Detached (memory entries, not activations)."""
+BUILDS = ('partners', 'links')
+
+def shared_memories(z_v: Tensor, y_v, z_r: Tensor, y_r, links, passes=None, build: str = 'partners',
+                    temp: float = 0.05, momentum: float = 0.8, hard: bool = False) -> tuple[ClusterMemory, ClusterMemory]:
+    """M15: the modality-shared memories as two `ClusterMemory`, mem_sv (Kv entries) and mem_sr (Kr entries).
+    build='partners' (rev 2): phi_sr_j = normalised mean of the instances of infrared cluster j and of every visible
+    cluster whose yt_v is j; phi_sv_i likewise with yt_r (`cross_labels(links, passes, ...)`: `passes` is required).
+    build='links' (before rev 2): every cluster linked to it, in either pass, instead of the partners.
+    temp: tau of the memories' loss; momentum: gamma_s, the share of the old entry an update keeps (0.8, TokenMatcher's
+    momentum1); hard: update with the least similar query of each cluster (M5's option)."""
+    if build not in BUILDS: raise ValueError(f"build must be one of {BUILDS}, got {build!r}")
     with torch.no_grad():
         sv, cv = cluster_sums(z_v, y_v, 'z_v')                      # (Kv, D), (Kv,)
         sr, cr = cluster_sums(z_r, y_r, 'z_r')                      # (Kr, D), (Kr,)
         if sv.shape[1] != sr.shape[1]:
             raise ValueError(f"z_v and z_r must have the same descriptor size D, got {sv.shape[1]} and {sr.shape[1]}")
-        A = link_matrix(links, len(cv), len(cr)).to(sv)             # (Kv, Kr) float
-        phi_sv = (sv + A @ sr) / (cv.to(sv) + A @ cr.to(sv))[:, None]
-        phi_sr = (sr + A.T @ sv) / (cr.to(sv) + A.T @ cv.to(sv))[:, None]
-        return F.normalize(phi_sv, dim=1), F.normalize(phi_sr, dim=1)
-
-# %% ../nbs/08_vra.ipynb #d8fd5e09
-def shared_cluster_memories(z_v: Tensor, y_v, z_r: Tensor, y_r, links, temp: float = 0.05, momentum: float = 0.2
-                           ) -> tuple[ClusterMemory, ClusterMemory]:
-    """M15 memories as two `ClusterMemory` (Kv and Kr entries) initialised from `shared_memories`; update them with
-    `.update(q_v, y_v)` and `.update(q_r, y_r)` (M5, momentum = gamma, the share of the old entry kept)."""
-    phi_sv, phi_sr = shared_memories(z_v, y_v, z_r, y_r, links)
+        Kv, Kr = len(cv), len(cr)
+        sr, cv, cr = sr.to(sv), cv.to(sv), cr.to(sv)
+        if build == 'partners':
+            if passes is None:
+                raise ValueError("build='partners' needs the pass of each link: links, passes = vra_match(S, return_pass=True)")
+            yt_v, yt_r = (t.to(sv.device) for t in cross_labels(links, passes, Kv, Kr))
+            mv, mr = yt_v >= 0, yt_r >= 0
+            num_sr, den_sr = sr.index_add(0, yt_v[mv], sv[mv]), cr.index_add(0, yt_v[mv], cv[mv])   # (Kr, D), (Kr,)
+            num_sv, den_sv = sv.index_add(0, yt_r[mr], sr[mr]), cv.index_add(0, yt_r[mr], cr[mr])   # (Kv, D), (Kv,)
+        else:
+            A = link_matrix(links, Kv, Kr).to(sv)                   # (Kv, Kr) float
+            num_sv, den_sv = sv + A @ sr, cv + A @ cr
+            num_sr, den_sr = sr + A.T @ sv, cr + A.T @ cv
+        phis = F.normalize(num_sv / den_sv[:, None], dim=1), F.normalize(num_sr / den_sr[:, None], dim=1)
     mems = []
-    for phi in (phi_sv, phi_sr):
-        mem = ClusterMemory(phi.shape[1], phi.shape[0], temp=temp, momentum=momentum).to(phi.device)
+    for phi in phis:
+        mem = ClusterMemory(phi.shape[1], phi.shape[0], temp=temp, momentum=momentum, hard=hard).to(phi.device)
         mem.features.copy_(phi); mems.append(mem)
     return mems[0], mems[1]
 
+# %% ../nbs/08_vra.ipynb #d8fd5e09
+RULES = ('cross', 'own')
+
+def _cross_targets(y: Tensor, yt, K: int, K_other: int, name: str, yt_name: str) -> Tensor:
+    "The cross-modal target yt[y] (B,) of each query with label y (checked, int64), -1 for an outlier or no partner."
+    yt = check_labels(yt, K, yt_name, y.device)
+    if yt.numel() and int(yt.max()) >= K_other:
+        raise ValueError(f"{yt_name} holds cluster {int(yt.max())} but the other modality has only {K_other} clusters")
+    if y.numel() and int(y.max()) >= K:
+        raise ValueError(f"{name} holds cluster {int(y.max())} but there are only {K} such clusters")
+    return torch.where(y >= 0, yt[y.clamp(min=0)], torch.full_like(y, -1))
+
+def _queries(q, y, D: int, name: str, device) -> tuple[Tensor, Tensor]:
+    "A modality's (B, D) queries (detached) and (B,) labels; None = no batch of that modality."
+    if q is None: return torch.zeros(0, D, device=device), torch.zeros(0, dtype=torch.long, device=device)
+    if not isinstance(q, Tensor) or q.dim() != 2 or q.shape[1] != D:
+        raise ValueError(f"q_{name} must be a 2-D tensor (B, {D}) like the memories, got {tuple(getattr(q, 'shape', ()))}")
+    return q.detach(), check_labels(y, q.shape[0], f"y_{name}", q.device)
+
+@torch.no_grad()
+def shared_memory_update(mem_sv: ClusterMemory, mem_sr: ClusterMemory, q_v, y_v, q_r, y_r, yt_v=None, yt_r=None,
+                         rule: str = 'cross') -> None:
+    """M15 update of the shared memories after a step, in place, each with its own momentum gamma_s.
+    rule='cross' (rev 2): mem_sv moves toward q_v at y_v, then toward q_r at yt_r[y_r]; mem_sr toward q_r at y_r, then
+    toward q_v at yt_v[y_v]. rule='own' (before rev 2): mem_sv by q_v at y_v, mem_sr by q_r at y_r; yt_* unused.
+    Outliers (-1) and queries whose cluster has no partner are skipped; q_v or q_r may be None (no such batch)."""
+    if rule not in RULES: raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if not (isinstance(mem_sv, ClusterMemory) and isinstance(mem_sr, ClusterMemory)):
+        raise ValueError("mem_sv and mem_sr must be the ClusterMemory pair from shared_memories")
+    D, dev = mem_sv.num_features, mem_sv.features.device
+    q_v, y_v = _queries(q_v, y_v, D, 'v', dev); q_r, y_r = _queries(q_r, y_r, D, 'r', dev)
+    own_v, own_r = y_v >= 0, y_r >= 0
+    if rule == 'own':
+        mem_sv.update(q_v[own_v], y_v[own_v]); mem_sr.update(q_r[own_r], y_r[own_r]); return
+    if yt_v is None or yt_r is None: raise ValueError("rule='cross' needs yt_v and yt_r (from cross_labels)")
+    t_v = _cross_targets(y_v, yt_v, mem_sv.num_clusters, mem_sr.num_clusters, 'y_v', 'yt_v')   # (Bv,) partner or -1
+    t_r = _cross_targets(y_r, yt_r, mem_sr.num_clusters, mem_sv.num_clusters, 'y_r', 'yt_r')   # (Br,)
+    mem_sv.update(torch.cat([q_v[own_v], q_r[t_r >= 0]]), torch.cat([y_v[own_v], t_r[t_r >= 0]]))
+    mem_sr.update(torch.cat([q_r[own_r], q_v[t_v >= 0]]), torch.cat([y_r[own_r], t_v[t_v >= 0]]))
+
 # %% ../nbs/08_vra.ipynb #39377f24
-def vra_loss(q_v: Tensor, y_v, q_r: Tensor, y_r, phi_sv: Tensor, phi_sr: Tensor, A: Tensor, temp: float = 0.05) -> Tensor:
-    """M15: L_VRA = L_{v->r} + L_{r->v}. Visible queries q_v (Bv, D) with pseudo-labels y_v contrast against the infrared
-    shared memory phi_sr (Kr, D), positives = the infrared clusters linked to their cluster (row y_v of A (Kv, Kr));
-    infrared queries q_r against phi_sv (Kv, D) with positives = column y_r of A. Unlinked or outlier queries contribute
-    nothing (memory.multi_pos_nce). temp: the temperature tau."""
-    A = torch.as_tensor(A)
-    if A.dim() != 2 or A.dtype != torch.bool:
-        raise ValueError(f"A must be the boolean link matrix (Kv, Kr) from link_matrix, got {A.dtype} {tuple(A.shape)}")
-    Kv, Kr = A.shape
-    if phi_sv.shape[0] != Kv or phi_sr.shape[0] != Kr:
-        raise ValueError(f"A is {Kv}x{Kr} but phi_sv has {phi_sv.shape[0]} and phi_sr {phi_sr.shape[0]} entries")
-    def positives(y, q, M, K, name):  # (B, K) bool: the row of M for each query's cluster, none for outliers
-        y = _check_labels(y, q.shape[0], name).to(M.device)
+TARGETS = ('single', 'multi')
+
+def vra_loss(q_v: Tensor, y_v, q_r: Tensor, y_r, phi_sv: Tensor, phi_sr: Tensor, *, yt_v=None, yt_r=None,
+             A: Tensor | None = None, targets: str = 'single', temp: float = 0.05) -> Tensor:
+    """M15: L_VRA = L_{v->r} + L_{r->v}. Visible queries q_v (Bv, D) with pseudo-labels y_v contrast against the
+    infrared shared memory phi_sr (Kr, D), infrared queries q_r (Br, D) against the visible one phi_sv (Kv, D).
+    targets='single' (rev 2): a visible query's target is yt_v[y_v], an infrared query's yt_r[y_r] (`cross_labels`),
+    loss L_nce; each direction is the mean over its queries that have a target (outliers and clusters without a
+    partner contribute nothing) and a direction with none is 0, still attached to the graph.
+    targets='multi' (before rev 2): L+_nce with every linked cluster a positive (row y_v, column y_r of the boolean
+    link matrix A (Kv, Kr)). temp: the temperature tau. Queries are L2-normalised first."""
+    if targets not in TARGETS: raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    for name, t in (('q_v', q_v), ('q_r', q_r), ('phi_sv', phi_sv), ('phi_sr', phi_sr)):
+        if not isinstance(t, Tensor) or t.dim() != 2:
+            raise ValueError(f"{name} must be a 2-D tensor, got {type(t).__name__} {tuple(getattr(t, 'shape', ()))}")
+    Kv, Kr = phi_sv.shape[0], phi_sr.shape[0]
+    y_v, y_r = check_labels(y_v, q_v.shape[0], 'y_v', q_v.device), check_labels(y_r, q_r.shape[0], 'y_r', q_r.device)
+    q_v, q_r = F.normalize(q_v, dim=1), F.normalize(q_r, dim=1)    # z is unit length already (M2); keep it so
+    if targets == 'single':
+        if yt_v is None or yt_r is None: raise ValueError("targets='single' needs yt_v and yt_r (from cross_labels)")
+        t_v = _cross_targets(y_v, yt_v, Kv, Kr, 'y_v', 'yt_v')    # (Bv,) infrared target or -1
+        t_r = _cross_targets(y_r, yt_r, Kr, Kv, 'y_r', 'yt_r')    # (Br,) visible target or -1
+        return nce_loss(q_v[t_v >= 0], phi_sr, t_v[t_v >= 0], temp) + nce_loss(q_r[t_r >= 0], phi_sv, t_r[t_r >= 0], temp)
+    if A is None or not isinstance(A, Tensor) or A.dim() != 2 or A.dtype != torch.bool:
+        raise ValueError(f"targets='multi' needs A, the boolean link matrix (Kv, Kr) from link_matrix, got "
+                         f"{getattr(A, 'dtype', type(A).__name__)} {tuple(getattr(A, 'shape', ()))}")
+    if tuple(A.shape) != (Kv, Kr):
+        raise ValueError(f"A is {A.shape[0]}x{A.shape[1]} but phi_sv has {Kv} and phi_sr {Kr} entries")
+    def positives(y, M, name):  # (B, K) bool: the row of M for each query's cluster, none for outliers
         if len(y) and int(y.max()) >= M.shape[0]:
             raise ValueError(f"{name} holds cluster {int(y.max())} but the link matrix has only {M.shape[0]} such clusters")
         return M[y.clamp(min=0)] & (y >= 0)[:, None]
     A = A.to(q_v.device)
-    q_v, q_r = F.normalize(q_v, dim=1), F.normalize(q_r, dim=1)    # z is unit length already (M2); keep it so
-    l_vr = multi_pos_nce(q_v, phi_sr, positives(y_v, q_v, A, Kr, 'y_v'), temp=temp)
-    l_rv = multi_pos_nce(q_r, phi_sv, positives(y_r, q_r, A.T, Kv, 'y_r'), temp=temp)
-    return l_vr + l_rv
+    return multi_pos_nce(q_v, phi_sr, positives(y_v, A, 'y_v'), temp=temp) + \
+        multi_pos_nce(q_r, phi_sv, positives(y_r, A.T, 'y_r'), temp=temp)
