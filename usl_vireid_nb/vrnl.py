@@ -106,7 +106,8 @@ def neighbour_mask(q: Tensor,                   # (B, D) queries
                   ) -> Tensor:                  # (B, M) bool reliable neighbours
     """M16: bank entry b is a reliable neighbour of query q when it is a candidate of q (top-rho by region-n cosine,
     with rule='intersect' also above kappa times the best) in every one of the N+1 region spaces ('intersect') or in at
-    least ceil((N+1)/2) of them ('vote', the old rule, no kappa). Either set holds at most rho entries per query."""
+    least ceil((N+1)/2) of them ('vote', the old rule, no kappa). An intersection holds at most rho entries per query,
+    a vote at most (N+1)*rho // ceil((N+1)/2) (< 2 rho)."""
     rule = _check_choice(rule, NEIGHBOUR_RULES, 'rule'); kappa = _check_kappa(kappa)
     need = regions + 1 if rule == 'intersect' else math.ceil((regions + 1) / 2)
     idx = region_neighbours(q, bank, regions, rho, exclude, kappa=kappa if rule == 'intersect' else None,
