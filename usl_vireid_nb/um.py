@@ -7,39 +7,29 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from .memory import multi_pos_nce, ClusterMemory
+from .memory import multi_pos_nce, ClusterMemory, EmptyClusteringError
+from .vra import check_links, majority_identity
 
 # %% auto #0
-__all__ = ['um_components', 'group_mask', 'two_hop_groups', 'um_term', 'um_loss', 'cluster_majority', 'merge_precision_recall',
+__all__ = ['um_components', 'group_mask', 'two_hop_groups', 'um_groups', 'um_term', 'um_loss', 'merge_precision_recall',
            'pseudo_label_quality', 'merged_labels', 'plot_components']
 
 # %% ../nbs/10_um.ipynb #a793e32e
-def _check_links(links, Kv: int, Kr: int) -> np.ndarray:
-    "Links as an int64 (L, 2) array of (visible cluster, infrared cluster), with both indices in range."
+def _check_sizes(Kv, Kr) -> tuple[int, int]:
+    "The cluster counts Kv, Kr as ints >= 0."
     if int(Kv) < 0 or int(Kr) < 0: raise ValueError(f"Kv and Kr must be >= 0, got Kv={Kv}, Kr={Kr}")
-    links = links.detach().cpu().numpy() if torch.is_tensor(links) else np.asarray(links)
-    if links.size == 0: return np.zeros((0, 2), dtype=np.int64)
-    if links.ndim != 2 or links.shape[1] != 2:
-        raise ValueError(f"links must have shape (L, 2) = rows (visible cluster, infrared cluster), got {links.shape}")
-    if not np.issubdtype(links.dtype, np.integer):
-        raise ValueError(f"links must be integer cluster indices, got dtype {links.dtype}")
-    links = links.astype(np.int64)
-    for col, K, name in ((0, Kv, 'visible'), (1, Kr, 'infrared')):
-        bad = (links[:, col] < 0) | (links[:, col] >= K)
-        if bad.any():
-            raise ValueError(f"link {links[bad][0].tolist()} has a {name} cluster index out of range [0, {K}) "
-                             f"({int(bad.sum())} bad link(s))")
-    return links
+    return int(Kv), int(Kr)
 
 def um_components(links,       # (L, 2) int64 rows (visible cluster i, infrared cluster j)
                   Kv: int,     # number of visible clusters
                   Kr: int,     # number of infrared clusters
                  ) -> tuple[np.ndarray, np.ndarray]:  # comp_v (Kv,), comp_r (Kr,) int64 component ids
-    "Connected components of the bipartite visible/infrared link graph (M19): one component = one identity."
-    links = _check_links(links, Kv, Kr)
+    "Connected components of the bipartite visible/infrared link graph (M19's `components` option)."
+    Kv, Kr = _check_sizes(Kv, Kr)
+    links = check_links(links, Kv, Kr)
     n = Kv + Kr
     if n == 0: return np.zeros(0, np.int64), np.zeros(0, np.int64)
     g = coo_matrix((np.ones(len(links)), (links[:, 0], Kv + links[:, 1])), shape=(n, n)).tocsr()
@@ -50,36 +40,83 @@ def um_components(links,       # (L, 2) int64 rows (visible cluster i, infrared 
     return comp[:Kv], comp[Kv:]
 
 # %% ../nbs/10_um.ipynb #e77f8121
-def group_mask(comp) -> torch.Tensor:
-    "(K, K) bool: G[k, k'] = clusters k and k' are in the same component (M19's G^v or G^r)."
+def group_mask(comp,  # (K,) component id of each cluster (e.g. from um_components)
+              ) -> torch.Tensor:  # (K, K) bool
+    "(K, K) bool: G[k, k'] = clusters k and k' are in the same component (M19's `components` groups)."
     comp = torch.as_tensor(np.asarray(comp) if not torch.is_tensor(comp) else comp)
     if comp.dim() != 1: raise ValueError(f"comp must be 1-D (K,), got shape {tuple(comp.shape)}")
     return comp[:, None] == comp[None, :]
 
-def two_hop_groups(links, Kv: int, Kr: int) -> tuple[torch.Tensor, torch.Tensor]:
-    "The paper's literal reading: G^v = clusters sharing a linked partner (A A^T > 0), plus self; G^r likewise."
-    links = _check_links(links, Kv, Kr)
+def two_hop_groups(links,    # (L, 2) int64 rows (visible cluster, infrared cluster)
+                   Kv: int,  # number of visible clusters
+                   Kr: int,  # number of infrared clusters
+                  ) -> tuple[torch.Tensor, torch.Tensor]:  # G_v (Kv, Kv), G_r (Kr, Kr) bool
+    "The paper's two-hop groups: G^v = clusters sharing a linked partner (A A^T > 0), plus self; G^r likewise."
+    Kv, Kr = _check_sizes(Kv, Kr)
+    links = check_links(links, Kv, Kr)
     A = torch.zeros(Kv, Kr)
     A[links[:, 0], links[:, 1]] = 1.
     return (A @ A.T > 0) | torch.eye(Kv, dtype=torch.bool), (A.T @ A > 0) | torch.eye(Kr, dtype=torch.bool)
 
+# %% ../nbs/10_um.ipynb #8b54e6f0
+_RULES = {'two_hop': 'pass1', 'components': 'all'}   # each rule's default links_from
+
+def _check_passes(passes, L: int) -> np.ndarray:
+    "The pass (1 or 2) of each of L links as an int64 (L,) array."
+    p = np.asarray(passes.cpu() if torch.is_tensor(passes) else passes)
+    if p.size == 0 and L == 0: return np.zeros(0, np.int64)
+    if p.shape != (L,): raise ValueError(f"passes must have one entry per link, shape ({L},), got {p.shape}")
+    if not np.issubdtype(p.dtype, np.integer) or not np.isin(p, (1, 2)).all():
+        raise ValueError(f"passes must be the integers 1 or 2 of vra_match(..., return_pass=True), got values "
+                         f"{np.unique(p)[:6].tolist()} (dtype {p.dtype})")
+    return p.astype(np.int64)
+
+def um_groups(links,                      # (L, 2) int64 rows (visible cluster, infrared cluster), from vra_match
+              passes,                     # (L,) the pass (1 or 2) of each link; may be None when links_from='all'
+              Kv: int,                    # number of visible clusters
+              Kr: int,                    # number of infrared clusters
+              rule: str = 'two_hop',      # 'two_hop' (M19 rev 2: clusters sharing a partner) or 'components'
+              links_from: str | None = None,  # 'pass1' or 'all'; None: the rule's default (two_hop: pass1, components: all)
+             ) -> tuple[torch.Tensor, torch.Tensor]:  # G_v (Kv, Kv), G_r (Kr, Kr) bool, diagonal True
+    "UM's groups (M19): for each cluster, the clusters of its modality that its queries take as positives."
+    if rule not in _RULES: raise ValueError(f"rule must be one of {list(_RULES)}, got {rule!r}")
+    links_from = _RULES[rule] if links_from is None else links_from
+    if links_from not in ('pass1', 'all'): raise ValueError(f"links_from must be 'pass1', 'all' or None, got {links_from!r}")
+    Kv, Kr = _check_sizes(Kv, Kr)
+    links = check_links(links, Kv, Kr)
+    if passes is not None: passes = _check_passes(passes, len(links))
+    if links_from == 'pass1':
+        if passes is None:
+            raise ValueError("links_from='pass1' needs the pass of every link: links, passes = vra_match(S, mu, return_pass=True)")
+        links = links[passes == 1]
+    if rule == 'two_hop': return two_hop_groups(links, Kv, Kr)
+    comp_v, comp_r = um_components(links, Kv, Kr)
+    return group_mask(comp_v), group_mask(comp_r)
+
 # %% ../nbs/10_um.ipynb #4330e97b
+def _is_mask(g) -> bool:
+    "True if g is a bool tensor or array (a group mask) rather than component ids."
+    return (torch.is_tensor(g) and g.dtype == torch.bool) or (isinstance(g, np.ndarray) and g.dtype == bool)
+
 def _groups(comp, K: int, name: str) -> torch.Tensor:
-    if torch.is_tensor(comp) and comp.dtype == torch.bool or (isinstance(comp, np.ndarray) and comp.dtype == bool):
+    "A checked (K, K) bool group mask from component ids (K,) or from a mask."
+    if _is_mask(comp):
         G = torch.as_tensor(comp)
         if G.shape != (K, K): raise ValueError(f"group mask {name} must be ({K}, {K}), got {tuple(G.shape)}")
+        if not bool(G.diagonal().all()): raise ValueError(f"group mask {name} must put every cluster in its own group (diagonal True)")
         return G
     comp = torch.as_tensor(np.asarray(comp) if not torch.is_tensor(comp) else comp)
     if comp.dim() != 1 or comp.numel() != K:
         raise ValueError(f"{name} must give one component per memory row: expected ({K},), got {tuple(comp.shape)}")
     return group_mask(comp)
 
-def um_term(q: torch.Tensor,   # (B, d) queries of one modality
-            y,                 # (B,) pseudo-labels, -1 = outlier (ignored)
-            phi,               # (K, d) that modality's memory (tensor or ClusterMemory)
-            comp,              # (K,) component ids, or a (K, K) bool group mask
-            temp: float = 0.05,
-           ) -> torch.Tensor:  # scalar L+_nce(q, Phi, G(y))
+def um_term(q: torch.Tensor,                # (B, d) queries of one modality
+            y,                              # (B,) pseudo-labels, -1 = outlier (ignored)
+            phi,                            # (K, d) that modality's memory (tensor or ClusterMemory)
+            comp,                           # (K, K) bool group mask (um_groups), or (K,) component ids
+            temp: float = 0.05,             # tau
+            skip_singletons: bool = True,   # True: a query whose group is its cluster alone is left out (M19 rev 2)
+           ) -> torch.Tensor:  # scalar L+_nce(q, Phi, G(y)), mean over the contributing queries
     "One modality's uniform-merging term: multi-positive NCE with every cluster of the query's group as positive."
     phi = phi.features if isinstance(phi, ClusterMemory) else phi
     K = phi.shape[0]
@@ -89,70 +126,69 @@ def um_term(q: torch.Tensor,   # (B, d) queries of one modality
         raise ValueError(f"labels must be (B,) = ({q.shape[0]},), got {tuple(y.shape)}")
     if y.numel() and (y.min() < -1 or y.max() >= K):
         raise ValueError(f"pseudo-label out of range [-1, {K}) for a memory of {K} clusters: got {y.min().item()}..{y.max().item()}")
-    pos = G[y.clamp(min=0)] & (y >= 0)[:, None]   # (B, K)
-    return multi_pos_nce(q, phi, pos, temp)
+    yc, live = y.clamp(min=0), y >= 0                                       # live: (B,) the contributing queries
+    if skip_singletons and K: live &= G.sum(1)[yc] > 1                       # ... whose group holds another cluster
+    pos = G[yc] & live[:, None] if K else G.new_zeros(len(y), 0)             # (B, K); the others' rows are empty
+    return multi_pos_nce(q, phi, pos, temp)                                  # mean over rows with a positive; else 0 * q.sum()
 
 def um_loss(q_v, y_v, q_r, y_r,          # visible / infrared queries (B, d) and pseudo-labels (B,)
             phi_v, phi_r,                # modality-specific memories Phi^v (Kv, d), Phi^r (Kr, d)
-            comp_v, comp_r,              # component ids (Kv,), (Kr,) from um_components (or group masks)
+            comp_v, comp_r,              # groups: (Kv, Kv), (Kr, Kr) bool masks from um_groups (or component ids)
             epoch: int,                  # 1-based epoch: odd -> visible term, even -> infrared term
             delta1: float = 0.6,         # delta1, weight of the visible term
             delta2: float = 0.4,         # delta2, weight of the infrared term
             temp: float = 0.05,          # tau
+            skip_singletons: bool = True,  # leave out queries whose group is their cluster alone (False: pre-rev-2)
            ) -> torch.Tensor:
     "Uniform-merging loss L_UM (M19), alternating by epoch parity: odd delta1*L^v_UM, even delta2*L^r_UM."
     if int(epoch) != epoch: raise ValueError(f"epoch must be an integer, got {epoch}")
-    if int(epoch) % 2 == 1: return delta1 * um_term(q_v, y_v, phi_v, comp_v, temp)
-    return delta2 * um_term(q_r, y_r, phi_r, comp_r, temp)
+    if int(epoch) % 2 == 1: return delta1 * um_term(q_v, y_v, phi_v, comp_v, temp, skip_singletons)
+    return delta2 * um_term(q_r, y_r, phi_r, comp_r, temp, skip_singletons)
 
 # %% ../nbs/10_um.ipynb #294511be
-def cluster_majority(y, true) -> np.ndarray:
-    "(K,) int64: the most frequent true identity among the members of each cluster 0..K-1 (-1 if a cluster is empty)."
-    y, true = np.asarray(y, dtype=np.int64), np.asarray(true, dtype=np.int64)
-    if y.shape != true.shape or y.ndim != 1:
-        raise ValueError(f"pseudo-labels and true labels must be 1-D of equal length, got {y.shape} and {true.shape}")
-    K = int(y.max()) + 1 if y.size else 0
-    keep = y >= 0
-    if K == 0: return np.zeros(0, np.int64)
-    ids, t = np.unique(true[keep], return_inverse=True)
-    counts = np.zeros((K, len(ids)), np.int64)
-    np.add.at(counts, (y[keep], t), 1)
-    out = ids[counts.argmax(1)].astype(np.int64)
-    out[counts.sum(1) == 0] = -1
-    return out
+def _majorities(y, true, K: int, name: str) -> np.ndarray:
+    "(K,) int64 majority identity of clusters 0..K-1 (`majority_identity`), -1 past the last cluster the labels name."
+    try: maj = majority_identity(y, true)
+    except EmptyClusteringError: maj = np.zeros(0, np.int64)            # no cluster at all: no majority anywhere
+    if len(maj) > K: raise ValueError(f"{name} has {K} entries but the pseudo-labels name {len(maj)} clusters")
+    return np.pad(np.asarray(maj, np.int64), (0, K - len(maj)), constant_values=-1)
 
 def _pr(merged: np.ndarray, should: np.ndarray) -> tuple[float, float, int, int]:
+    "Precision, recall and the two counts of merged vs should-merge pairs."
     tp, m, s = int((merged & should).sum()), int(merged.sum()), int(should.sum())
     return (tp / m if m else float('nan')), (tp / s if s else float('nan')), m, s
 
-def merge_precision_recall(comp_v, comp_r,   # (Kv,), (Kr,) component ids from um_components
+def merge_precision_recall(comp_v, comp_r,   # groups: (Kv,), (Kr,) component ids, or (Kv, Kv), (Kr, Kr) masks (um_groups)
                            y_v, true_v,      # (Nv,) visible pseudo-labels and true identities
                            y_r, true_r,      # (Nr,) infrared pseudo-labels and true identities
-                          ) -> dict:
+                          ) -> dict:         # {prefix}precision/recall/n_merged/n_should, prefix '', intra_, cross_, vis_, ir_
     "Pairwise precision/recall of the merge: merged cluster pairs vs pairs sharing their majority identity."
-    comp = np.concatenate([np.asarray(comp_v, np.int64), np.asarray(comp_r, np.int64)])
-    maj_v, maj_r = cluster_majority(y_v, true_v), cluster_majority(y_r, true_r)
-    for name, c, m in (('comp_v', comp_v, maj_v), ('comp_r', comp_r, maj_r)):
-        if len(c) < len(m):
-            raise ValueError(f"{name} has {len(c)} entries but the pseudo-labels name {len(m)} clusters")
-    maj = np.concatenate([np.pad(maj_v, (0, len(comp_v) - len(maj_v)), constant_values=-1),
-                          np.pad(maj_r, (0, len(comp_r) - len(maj_r)), constant_values=-1)])
-    Kv = len(comp_v)
-    n = len(comp)
+    masks = _is_mask(comp_v) or _is_mask(comp_r)
+    Kv, Kr = len(comp_v), len(comp_r)
+    maj = np.concatenate([_majorities(y_v, true_v, Kv, 'comp_v'), _majorities(y_r, true_r, Kr, 'comp_r')])
+    n = Kv + Kr
+    if masks:                                                   # per-modality groups: only same-modality pairs exist
+        merged = np.zeros((n, n), bool)
+        merged[:Kv, :Kv] = _groups(comp_v, Kv, 'comp_v').cpu().numpy()
+        merged[Kv:, Kv:] = _groups(comp_r, Kr, 'comp_r').cpu().numpy()
+    else:
+        comp = np.concatenate([np.asarray(comp_v, np.int64), np.asarray(comp_r, np.int64)])
+        merged = comp[:, None] == comp[None, :]
     upper = np.triu(np.ones((n, n), bool), 1)
-    mod = np.arange(n) >= Kv
-    merged = (comp[:, None] == comp[None, :]) & upper
-    should = (maj[:, None] == maj[None, :]) & (maj[:, None] >= 0) & upper
-    same_mod = mod[:, None] == mod[None, :]
+    vis = np.arange(n) < Kv
+    should = (maj[:, None] == maj[None, :]) & (maj[:, None] >= 0)
+    same = vis[:, None] == vis[None, :]
     out = {}
-    for prefix, sel in (('', np.ones_like(upper)), ('intra_', same_mod), ('cross_', ~same_mod)):
-        p, r, m, s = _pr(merged & sel, should & sel)
+    for prefix, sel in (('', upper), ('intra_', same), ('cross_', ~same), ('vis_', vis[:, None] & vis[None, :]),
+                        ('ir_', ~vis[:, None] & ~vis[None, :])):
+        if masks and prefix in ('', 'cross_'): p, r, m, s = (float('nan'),) * 4
+        else: p, r, m, s = _pr(merged & sel & upper, should & sel & upper)
         out.update({f'{prefix}precision': p, f'{prefix}recall': r, f'{prefix}n_merged': m, f'{prefix}n_should': s})
     return out
 
-def pseudo_label_quality(pred,  # (N,) pseudo-labels, -1 = outlier
+def pseudo_label_quality(pred,  # (N,) pseudo-labels, -1 = outlier (any ids, need not be contiguous)
                          true,  # (N,) true identities
-                        ) -> dict:
+                        ) -> dict:  # ARI, NMI, n_clusters, n_ids, outlier_frac, purity
     "ARI and NMI (sklearn) of one modality's clustering on its clustered samples, with cluster/outlier counts."
     pred, true = np.asarray(pred, np.int64), np.asarray(true, np.int64)
     if pred.shape != true.shape or pred.ndim != 1:
@@ -162,33 +198,48 @@ def pseudo_label_quality(pred,  # (N,) pseudo-labels, -1 = outlier
     if not keep.any():
         return dict(ARI=float('nan'), NMI=float('nan'), n_clusters=0, n_ids=n_ids, outlier_frac=1.0, purity=float('nan'))
     p, t = pred[keep], true[keep]
-    maj = cluster_majority(pred, true)
+    _, pc = np.unique(p, return_inverse=True)                   # contiguous 0..K'-1 for majority_identity
+    maj = majority_identity(pc, t)
     return dict(ARI=float(adjusted_rand_score(t, p)), NMI=float(normalized_mutual_info_score(t, p)),
-                n_clusters=len(np.unique(p)), n_ids=n_ids, outlier_frac=float(1 - keep.mean()),
-                purity=float((maj[p] == t).mean()))
+                n_clusters=int(pc.max()) + 1, n_ids=n_ids, outlier_frac=float(1 - keep.mean()),
+                purity=float((maj[pc] == t).mean()))
 
 # %% ../nbs/10_um.ipynb #9b45ad10
 def merged_labels(y,     # (N,) pseudo-labels of one modality, -1 = outlier
-                  comp,  # (K,) component id of each of its clusters (um_components)
-                 ) -> np.ndarray:  # (N,) int64 component id of each sample's cluster, -1 kept
-    "Pseudo-labels after uniform merging: each cluster replaced by its connected component (-1 stays -1)."
-    y, comp = np.asarray(y, np.int64), np.asarray(comp, np.int64)
+                  comp,  # (K,) component ids (um_components), or a (K, K) bool group mask (um_groups)
+                 ) -> np.ndarray:  # (N,) int64 merged label of each sample, -1 kept
+    "Pseudo-labels after uniform merging: each cluster replaced by its component (for a mask: of the mask's graph)."
+    y = np.asarray(y, np.int64)
+    if _is_mask(comp):
+        G = np.asarray(comp.cpu() if torch.is_tensor(comp) else comp)
+        if G.ndim != 2 or G.shape[0] != G.shape[1]: raise ValueError(f"a group mask must be square (K, K), got {G.shape}")
+        comp = connected_components(csr_matrix(G), directed=False)[1] if len(G) else np.zeros(0, np.int64)
+    comp = np.asarray(comp, np.int64)
     if y.size and (y.min() < -1 or y.max() >= len(comp)):
         raise ValueError(f"pseudo-label out of range [-1, {len(comp)}) with {len(comp)} clusters (comp has one entry per cluster)")
     return np.where(y >= 0, comp[np.clip(y, 0, None)], -1) if len(comp) else y.copy()
 
 # %% ../nbs/10_um.ipynb #6a1023d2
-def plot_components(links, Kv: int, Kr: int, wrong=None, ax=None, cmap='tab10'):
+def plot_components(links,            # (L, 2) int64 rows (visible cluster, infrared cluster)
+                    Kv: int,          # number of visible clusters
+                    Kr: int,          # number of infrared clusters
+                    wrong=None,       # (W, 2) links to draw dashed (e.g. the wrong ones, when the truth is known)
+                    ax=None,          # matplotlib axes to draw on (None: a new figure)
+                    cmap='tab10',     # colour map for the components
+                    passes=None,      # (L,) pass of each link (vra_match(..., return_pass=True)): pass 2 drawn thinner
+                   ):                 # the axes
     "Draw the bipartite link graph: visible clusters left, infrared right, nodes and links coloured by component."
     import matplotlib.pyplot as plt
-    links = _check_links(links, Kv, Kr)
+    links = check_links(links, Kv, Kr)
+    passes = np.ones(len(links), np.int64) if passes is None else _check_passes(passes, len(links))
     comp_v, comp_r = um_components(links, Kv, Kr)
     ax = ax or plt.subplots(figsize=(3.5, 0.3 * max(Kv, Kr) + 1))[1]
     cm = plt.get_cmap(cmap)
     yv, yr = -np.arange(Kv), -np.arange(Kr) * (Kv - 1) / max(Kr - 1, 1)
     wrong = set() if wrong is None else {tuple(w) for w in np.asarray(wrong).tolist()}
-    for i, j in links.tolist():
-        ax.plot([0, 1], [yv[i], yr[j]], c=cm(comp_v[i] % cm.N), lw=1.5, ls='--' if (i, j) in wrong else '-', zorder=1)
+    for (i, j), p in zip(links.tolist(), passes.tolist()):
+        ax.plot([0, 1], [yv[i], yr[j]], c=cm(comp_v[i] % cm.N), lw=1.5 if p == 1 else 0.7,
+                ls='--' if (i, j) in wrong else '-', zorder=1)
     ax.scatter(np.zeros(Kv), yv, c=[cm(c % cm.N) for c in comp_v], s=60, edgecolors='k', zorder=2)
     ax.scatter(np.ones(Kr), yr, c=[cm(c % cm.N) for c in comp_r], s=60, marker='s', edgecolors='k', zorder=2)
     for i in range(Kv): ax.annotate(f'v{i}', (0, yv[i]), xytext=(-18, -3), textcoords='offset points', fontsize=7)
