@@ -19,32 +19,39 @@ __all__ = ['SYSU_GALLERY_CAMS', 'RANKS', 'eval_sysu', 'eval_regdb', 'evaluate_ra
            'process_test_regdb', 'extract_features', 'rank_summary', 'evaluate', 'pair_scores', 'roc_auc', 'plot_roc']
 
 # %% ../nbs/02_metrics.ipynb #44d75b9a
-def _eval_loop(distmat, q_pids, g_pids, q_camids=None, g_camids=None, max_rank=20, sysu=True):
-    "Slow twin of `eval_sysu` (`sysu=True`) / `eval_regdb` (`sysu=False`): a plain loop over queries."
+def _eval_loop(distmat,                       # (Q, G) distances, smaller = nearer
+               q_pids, g_pids,                # (Q,), (G,) identities
+               q_camids=None, g_camids=None,  # (Q,), (G,) cameras (read by the SYSU rules only)
+               max_rank=20,                   # longest curve asked for (cut to G)
+               sysu=True):                    # SYSU rules (True) or RegDB rules (False)
+    "Slow twin of `eval_sysu` (`sysu=True`) / `eval_regdb` (`sysu=False`): the reference's loop, one query at a time."
     Q, G = distmat.shape
     max_rank = min(max_rank, G)
-    curves, aps, inps = [], [], []
+    rows, aps, inps, longest = [], [], [], 0
     for i in range(Q):
         ranked = np.argsort(distmat[i], kind='stable')            # gallery indices, nearest first
         if sysu and q_camids[i] == 3:
             ranked = [g for g in ranked if g_camids[g] != 2]       # camera 3 never sees camera 2
         hits = [int(g_pids[g] == q_pids[i]) for g in ranked]
-        if sum(hits) == 0: continue                                # identity absent: invalid query
         if sysu:                                                   # distinct identities, in ranked order
             seen = []
             for g in ranked:
                 if g_pids[g] not in seen: seen.append(g_pids[g])
-            rank = seen.index(q_pids[i])
+            row = [int(p == q_pids[i]) for p in seen]              # one entry per identity
         else:
-            rank = hits.index(1)
-        curves.append([1.0 if k >= rank else 0.0 for k in range(max_rank)])
+            row = hits                                             # one entry per image
+        row = [min(c, 1) for c in np.cumsum(row)[:max_rank]]       # this query's CMC row, cut, never padded
+        longest = max(longest, len(row))                           # the reference stacks every query's row
+        if sum(hits) == 0: continue                                # identity absent: invalid query
+        rows.append(row)
         hits = np.array(hits)
         precision_at = np.cumsum(hits) / np.arange(1.0, len(hits) + 1)   # precision at every cut-off k
         aps.append(np.sum(precision_at * hits) / hits.sum())             # averaged over the cut-offs that are matches
         last = np.flatnonzero(hits)[-1]
         inps.append(hits.sum() / (last + 1.0))
     if not aps: raise ValueError("no valid query: no query identity appears in the gallery")
-    return np.asarray(curves, np.float32).sum(0) / len(aps), float(np.mean(aps)), float(np.mean(inps))
+    rows = [row + row[-1:] * (longest - len(row)) for row in rows]       # ragged rows (the reference crashes): extend
+    return np.asarray(rows, np.float32).sum(0) / len(aps), float(np.mean(aps)), float(np.mean(inps))
 
 # %% ../nbs/02_metrics.ipynb #daa6ff8a
 def _as_np(x, name, ndim):
@@ -66,7 +73,9 @@ def _check_inputs(distmat, q_pids, g_pids, q_camids=None, g_camids=None):
         out.append(v)
     return out
 
+# %% ../nbs/02_metrics.ipynb #3d466f7f
 def _eval(distmat, q_pids, g_pids, q_camids=None, g_camids=None, max_rank=20, sysu=True):
+    "Vectorised `_eval_loop` on checked numpy inputs: `(cmc, mAP, mINP)`, the CMC one entry per rank that exists."
     Q, G = distmat.shape
     if not (isinstance(max_rank, (int, np.integer)) and max_rank >= 1):
         raise ValueError(f"max_rank must be a positive int, got {max_rank!r}")
@@ -101,6 +110,9 @@ def _eval(distmat, q_pids, g_pids, q_camids=None, g_camids=None, max_rank=20, sy
         qi = np.searchsorted(codes, q_pids[valid])                     # valid queries' identities are in codes
         j = first[valid][np.arange(valid.sum()), qi]
         r = (first[valid] < j[:, None]).sum(1)                         # (V,) distinct rank, 0-based
+        u = [len(np.unique(g_pids))] if (q_camids != 3).any() else []  # identities a query keeps: all,
+        if (q_camids == 3).any(): u.append(len(np.unique(g_pids[g_camids != 2])))   # or all but camera 2's
+        max_rank = min(max_rank, max(u))                               # one curve entry per distinct identity
     else:
         r = np.argmax(hits[valid], axis=1)                             # first match, 0-based
     counts = np.bincount(np.minimum(r, max_rank), minlength=max_rank + 1)[:max_rank]
@@ -108,7 +120,7 @@ def _eval(distmat, q_pids, g_pids, q_camids=None, g_camids=None, max_rank=20, sy
     return cmc, float(np.mean(ap)), float(np.mean(inp))
 
 def eval_sysu(distmat, q_pids, g_pids, q_camids, g_camids, max_rank:int=20):
-    "SYSU-MM01 `(cmc, mAP, mINP)` (fractions): camera-3 queries drop camera-2 gallery images; CMC over distinct identities."
+    "SYSU-MM01 `(cmc, mAP, mINP)` (fractions): camera-3 queries drop camera-2 images; CMC over distinct identities (<= max_rank long)."
     distmat, q_pids, g_pids, q_camids, g_camids = _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids)
     if q_camids is None or g_camids is None: raise ValueError("eval_sysu needs q_camids and g_camids")
     return _eval(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, sysu=True)
@@ -212,10 +224,15 @@ def extract_features(model, img_paths, height:int=384, width:int=128, batch_size
 # %% ../nbs/02_metrics.ipynb #9ee5ade7
 RANKS = (1, 5, 10, 20)
 
-def rank_summary(cmc, mAP, mINP) -> dict:
-    "`{'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}` in percent; a rank past the curve's end takes its last value."
-    cmc = np.asarray(cmc)
-    out = {f'Rank-{k}': 100 * float(cmc[min(k, len(cmc)) - 1]) for k in RANKS}
+def rank_summary(cmc,                # CMC curve (fractions), as long as `eval_sysu`/`eval_regdb` returned it
+                 mAP, mINP,          # fractions
+                 max_rank:int=20,    # the `max_rank` the curve was computed with
+                ) -> dict:           # {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'} in percent
+    "Percentages; Rank-k past a curve that ended early is its last value (exact: all matched), past `max_rank` NaN."
+    cmc = np.asarray(cmc, np.float64)
+    if cmc.ndim != 1 or len(cmc) == 0: raise ValueError(f"cmc must be a non-empty 1-D curve, got shape {cmc.shape}")
+    if len(cmc) > max_rank: raise ValueError(f"cmc has {len(cmc)} entries, more than max_rank={max_rank}")
+    out = {f'Rank-{k}': 100 * float(cmc[min(k, len(cmc)) - 1]) if k <= max_rank else float('nan') for k in RANKS}
     out.update(mAP=100 * float(mAP), mINP=100 * float(mINP))
     return out
 
@@ -258,7 +275,7 @@ def evaluate(model_or_encoder, root, protocol:str='sysu', mode:str|None=None, tr
         qf, gf = feats[[index[p] for p in qp]], feats[[index[p] for p in gp]]
         distmat = 1.0 - (qf @ gf.T).double().numpy()
         res = eval_sysu(distmat, qpid, gpid, qcam, gcam, max_rank) if protocol == 'sysu' else eval_regdb(distmat, qpid, gpid, max_rank)
-        results.append(rank_summary(*res))
+        results.append(rank_summary(*res, max_rank=max_rank))
     mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
     return (mean, results) if per_trial else mean
 

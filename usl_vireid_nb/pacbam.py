@@ -4,12 +4,14 @@
 
 # %% ../nbs/05_pacbam.ipynb #ccd722b3
 from __future__ import annotations
+from types import MappingProxyType
 import torch
 from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['part_descriptors', 'PACBAM', 'stripe_toy', 'identity_regulariser']
+__all__ = ['RID_EPS', 'RID_MARGIN', 'part_descriptors', 'PACBAM', 'stripe_toy', 'channel_map_distance', 'identity_regulariser',
+           'rid_pair_distances']
 
 # %% ../nbs/05_pacbam.ipynb #c1719ce6
 def _check_map(x, parts):
@@ -85,18 +87,39 @@ def stripe_toy(n: int, channels: int = 8, parts: int = 4, rows: int = 2, width: 
     return x, y
 
 # %% ../nbs/05_pacbam.ipynb #546e4979
-def identity_regulariser(mc: torch.Tensor,      # M_c channel maps (B, C)
-                         labels: torch.Tensor,  # y pseudo-labels (B,), -1 = outlier (ignored)
-                         margin: float = 0.05,  # m, margin on the mean squared channel distance
-                        ) -> torch.Tensor:      # scalar R_id
+RID_EPS = 1e-8                                # epsilon inside the RMS root: sqrt(eps) = 1e-4, far below measured distances
+RID_MARGIN = MappingProxyType({'rms': 0.09,      # default m per distance: 'rms' = bench/rid_margin.py's suggestion,
+                               'squared': 0.05}) # 'squared' = rev 1's margin (read-only: pass margin= to change it)
+
+def channel_map_distance(mc: torch.Tensor,        # M_c channel maps (B, C)
+                         distance: str = 'rms',   # 'rms' sqrt(||.||^2 / C + eps) or 'squared' ||.||^2 / C (rev 1)
+                         eps: float = RID_EPS,    # epsilon inside the root ('rms' only), > 0
+                        ) -> torch.Tensor:        # (B, B) d_ij; the diagonal is sqrt(eps) ('rms') or 0 ('squared')
+    "M9's pairwise distance between channel maps."
+    if mc.ndim != 2: raise ValueError(f"mc must be (B, C), got shape {tuple(mc.shape)}")
+    if distance not in ('rms', 'squared'): raise ValueError(f"distance must be 'rms' or 'squared', got {distance!r}")
+    sq = (mc[:, None, :] - mc[None, :, :]).pow(2).mean(-1)          # (B, B) ||M_i - M_j||^2 / C
+    if distance == 'squared': return sq
+    if not eps > 0: raise ValueError(f"eps must be > 0 for the RMS distance (its root has no derivative at 0), got {eps}")
+    return (sq + eps).sqrt()
+
+def identity_regulariser(mc: torch.Tensor,        # M_c channel maps (B, C)
+                         labels: torch.Tensor,    # y pseudo-labels (B,), -1 = outlier (ignored)
+                         margin: float | None = None,  # m; None = RID_MARGIN[distance]
+                         distance: str = 'rms',   # 'rms' (rev 2) or 'squared' (rev 1), see `channel_map_distance`
+                         eps: float = RID_EPS,    # epsilon inside the RMS root
+                        ) -> torch.Tensor:        # scalar R_id
     "M9: pull channel maps of one pseudo-identity together, push different identities at least `margin` apart."
     if mc.ndim != 2: raise ValueError(f"mc must be (B, C), got shape {tuple(mc.shape)}")
     labels = torch.as_tensor(labels, device=mc.device)
     if labels.shape != mc.shape[:1]:
         raise ValueError(f"labels must be (B,)={tuple(mc.shape[:1])}, got shape {tuple(labels.shape)}")
+    if distance not in RID_MARGIN: raise ValueError(f"distance must be 'rms' or 'squared', got {distance!r}")
+    margin = RID_MARGIN[distance] if margin is None else float(margin)
+    if margin < 0: raise ValueError(f"margin must be >= 0, got {margin}")
     keep = labels >= 0
     m, y = mc[keep], labels[keep]                                   # (B', C), (B',)
-    d = (m[:, None, :] - m[None, :, :]).pow(2).mean(-1)             # (B', B') d_ij = ||.||^2 / C
+    d = channel_map_distance(m, distance, eps)                      # (B', B')
     same = y[:, None] == y[None, :]
     eye = torch.eye(len(y), dtype=torch.bool, device=mc.device)
     pos, neg = same & ~eye, ~same
@@ -104,3 +127,18 @@ def identity_regulariser(mc: torch.Tensor,      # M_c channel maps (B, C)
     if pos.any(): r = r + d[pos].mean()
     if neg.any(): r = r + F.relu(margin - d[neg]).mean()
     return r
+
+def rid_pair_distances(mc: torch.Tensor,       # M_c channel maps (B, C)
+                       labels: torch.Tensor,   # y (B,), -1 = outlier (left out, as in R_id)
+                       distance: str = 'rms',  # 'rms' or 'squared', see `channel_map_distance`
+                       eps: float = RID_EPS,   # epsilon inside the RMS root
+                      ) -> tuple[torch.Tensor, torch.Tensor]:  # (same-identity d (P,), different-identity d (N,)), i < j
+    "The distances R_id's two terms see, each unordered pair once: what a margin is chosen from."
+    labels = torch.as_tensor(labels, device=mc.device)
+    if mc.ndim != 2 or labels.shape != mc.shape[:1]:
+        raise ValueError(f"need mc (B, C) and labels (B,), got {tuple(mc.shape)} and {tuple(labels.shape)}")
+    keep = labels >= 0
+    d, y = channel_map_distance(mc[keep], distance, eps), labels[keep]
+    iu = torch.triu_indices(len(y), len(y), 1, device=mc.device)
+    d, same = d[iu[0], iu[1]], y[iu[0]] == y[iu[1]]
+    return d[same], d[~same]
