@@ -15,9 +15,10 @@ from PIL import Image
 
 # %% auto #0
 __all__ = ['Record', 'SYSU_VIS_CAMS', 'SYSU_IR_CAMS', 'SYSU_INDOOR_CAMS', 'IMG_EXTS', 'SYSU_LAYOUT', 'REGDB_LAYOUT',
-           'SYSU_SPLITS', 'REGDB_MODALITIES', 'Modality', 'as_modality', 'sysu_modality', 'DataLayoutError',
-           'BadImageError', 'load_image', 'RecordList', 'read_id_file', 'read_sysu', 'read_list_file', 'read_regdb',
-           'relabel', 'ImageDataset', 'RandomIdentitySampler']
+           'SYSU_SPLITS', 'REGDB_MODALITIES', 'SYSU_COUNTS', 'REGDB_COUNTS', 'DATASET_NAMES', 'Modality', 'as_modality',
+           'sysu_modality', 'DataLayoutError', 'BadImageError', 'load_image', 'RecordList', 'read_id_file', 'read_sysu',
+           'read_list_file', 'read_regdb', 'relabel', 'preflight', 'sysu_counts', 'regdb_counts', 'check_counts',
+           'integrity_report', 'ImageDataset', 'RandomIdentitySampler']
 
 # %% ../nbs/00_data.ipynb #ded49d68
 class Modality(IntEnum):
@@ -185,6 +186,104 @@ def relabel(pids) -> np.ndarray:
     keep = pids >= 0
     out[keep] = np.unique(pids[keep], return_inverse=True)[1].reshape(-1)
     return out
+
+# %% ../nbs/00_data.ipynb #7f3a0c02
+def _decode_error(path):
+    "None if the image file at `path` exists and decodes fully, else the reason, on one line."
+    p = Path(path)
+    if not p.is_file(): return 'missing (or not a file)'
+    try:
+        with Image.open(p) as im:
+            im.load()                                  # the whole decode: a truncated file fails here
+            if min(im.size) < 1: return f'empty image of size {im.size}'
+    except Exception as e:                             # any decoder error marks the file bad; the check itself goes on
+        return ' '.join(f'{type(e).__name__}: {e}'.split())
+    return None
+
+def _check_paths(paths) -> list:
+    "(position, reason) of each bad image among `paths`, checked one after another."
+    return [(i, why) for i, p in enumerate(paths) if (why := _decode_error(p)) is not None]
+
+def _default_workers() -> int:
+    "Threads for `preflight`: twice the CPU cores this process may use (decoding releases the GIL; file reads wait on disk)."
+    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return min(32, 2 * n)
+
+def preflight(records, workers:int=None, skip_bad:bool=False, backend:str='thread', chunk:int=64, show:int=3):
+    "Decode every image of `records` once, in parallel: (good records as a `RecordList`, report). A bad image raises one `BadImageError` unless `skip_bad`."
+    if backend not in ('thread', 'process', 'serial'):
+        raise ValueError(f"backend must be 'thread', 'process' or 'serial', got {backend!r}")
+    workers = _default_workers() if workers is None else int(workers)
+    if workers < 1 or chunk < 1: raise ValueError(f"workers and chunk must be >= 1, got workers={workers}, chunk={chunk}")
+    records = [r if isinstance(r, Record) else Record(*r) for r in records]
+    paths, t0 = [r.img_path for r in records], time.perf_counter()
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    if backend == 'serial' or workers == 1 or len(chunks) < 2: found = [_check_paths(c) for c in chunks]
+    else:
+        pool = ThreadPoolExecutor if backend == 'thread' else ProcessPoolExecutor
+        with pool(min(workers, len(chunks))) as ex: found = list(ex.map(_check_paths, chunks))
+    bad_at = {k * chunk + i: why for k, res in enumerate(found) for i, why in res}   # position in records -> reason
+    seconds = time.perf_counter() - t0
+    report = dict(n_checked=len(records), n_bad=len(bad_at), bad=[(paths[i], bad_at[i]) for i in sorted(bad_at)],
+                  seconds=seconds, images_per_s=len(records) / max(seconds, 1e-9), workers=workers, backend=backend)
+    named = '; '.join(f'{p} ({why})' for p, why in report['bad'][:show])
+    more = f' and {len(bad_at) - show} more' if len(bad_at) > show else ''
+    if bad_at and (not skip_bad or len(bad_at) == len(records)):
+        hint = 'no usable image left' if skip_bad else 'skip_bad=True drops them, counted'
+        raise BadImageError(f"preflight: {len(bad_at)} of {len(records)} images are missing or do not decode: {named}{more} ({hint})")
+    good = RecordList(r for i, r in enumerate(records) if i not in bad_at); good.n_skipped = len(bad_at)
+    if bad_at: warnings.warn(f"preflight: skipped {len(bad_at)} bad image(s) of {len(records)}: {named}{more}")
+    return good, report
+
+# %% ../nbs/00_data.ipynb #7f3a0c06
+SYSU_COUNTS = dict(train_ids=395, test_ids=96, train_visible_images=22258, train_infrared_images=11909,
+                   query_infrared_images=3803)   # Wu et al. 2017's split, as the field reads it (train = train + val ids)
+REGDB_COUNTS = dict(ids=412, train_ids=206, test_ids=206, visible_per_id=10, thermal_per_id=10)  # Nguyen et al. 2017
+DATASET_NAMES = dict(sysu='SYSU-MM01', regdb='RegDB', synthetic='synthetic')
+
+def sysu_counts(train, test) -> dict:
+    "The counts of `SYSU_COUNTS` in SYSU-MM01 records `train` (train + val identities) and `test`."
+    n = lambda recs, m: sum(as_modality(r.modality) == m for r in recs)
+    return dict(train_ids=len({r.pid for r in train}), test_ids=len({r.pid for r in test}),
+                train_visible_images=n(train, Modality.VIS), train_infrared_images=n(train, Modality.IR),
+                query_infrared_images=n(test, Modality.IR))
+
+def _per_identity(records, ids, m):
+    "Images per identity folder in modality `m`: the count if every identity has the same, else 'min..max'."
+    c = {i: 0 for i in ids}
+    for r in records:
+        if as_modality(r.modality) == m: c[Path(r.img_path).parent.name] += 1
+    lo, hi = min(c.values(), default=0), max(c.values(), default=0)
+    return lo if lo == hi else f'{lo}..{hi}'
+
+def regdb_counts(train, test) -> dict:
+    "The counts of `REGDB_COUNTS` in the RegDB records `train` and `test` of one trial (identity = the image's folder)."
+    both = list(train) + list(test)
+    ids = {Path(r.img_path).parent.name for r in both}
+    return dict(ids=len(ids), train_ids=len({r.pid for r in train}), test_ids=len({r.pid for r in test}),
+                visible_per_id=_per_identity(both, ids, Modality.VIS), thermal_per_id=_per_identity(both, ids, Modality.IR))
+
+def check_counts(expected:dict, found:dict, what:str='data set', warn:bool=True) -> list:
+    "Each key of `expected` whose value `found` differs, as dict(key, expected, found); with `warn`, one warning per mismatch."
+    fmt = lambda v: f'{v:,}' if isinstance(v, int) else str(v)
+    out = [dict(key=k, expected=v, found=found.get(k)) for k, v in expected.items() if found.get(k) != v]
+    for m in out if warn else []:
+        warnings.warn(f"{what}: {m['key']} = {fmt(m['found'])}, the official count is {fmt(m['expected'])}")
+    return out
+
+def integrity_report(dataset:str, root=None, trial:int=1, train=None, test=None, warn:bool=True, expected:dict=None,
+                     skip_bad:bool=False) -> dict:
+    "Compare the `dataset` ('sysu', 'regdb'; 'synthetic' is exempt) under `root` with its official counts: dict(dataset, expected, found, mismatches)."
+    if dataset not in DATASET_NAMES: raise ValueError(f"unknown data set {dataset!r}; expected one of {list(DATASET_NAMES)}")
+    if dataset == 'synthetic': return dict(dataset=dataset, expected={}, found={}, mismatches=[])
+    if root is None and (train is None or test is None): raise ValueError("integrity_report needs `root` or both `train` and `test`")
+    read = (lambda s: read_sysu(root, s, skip_bad=skip_bad)) if dataset == 'sysu' else (lambda s: read_regdb(root, trial, s, skip_bad=skip_bad))
+    train = read('train') if train is None else train
+    test = read('test') if test is None else test
+    found = (sysu_counts if dataset == 'sysu' else regdb_counts)(train, test)
+    expected = dict(SYSU_COUNTS if dataset == 'sysu' else REGDB_COUNTS) if expected is None else expected
+    what = f"{DATASET_NAMES[dataset]}{f' trial {trial}' if dataset == 'regdb' else ''} at {root if root is not None else 'the given records'}"
+    return dict(dataset=dataset, expected=expected, found=found, mismatches=check_counts(expected, found, what, warn))
 
 # %% ../nbs/00_data.ipynb #aa15e364
 def _check_image(path, verify):
