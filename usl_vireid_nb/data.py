@@ -209,8 +209,14 @@ def _default_workers() -> int:
     n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
     return min(32, 2 * n)
 
-def preflight(records, workers:int=None, skip_bad:bool=False, backend:str='thread', chunk:int=64, show:int=3):
-    "Decode every image of `records` once, in parallel: (good records as a `RecordList`, report). A bad image raises one `BadImageError` unless `skip_bad`."
+def preflight(records,               # `Record`s (or plain tuples) whose images to check
+              workers:int=None,      # threads (or processes); None: twice the usable CPU cores, at most 32
+              skip_bad:bool=False,   # drop the bad records (counted, one warning) instead of raising
+              backend:str='thread',  # 'thread' (the decoders release the GIL), 'process' or 'serial'
+              chunk:int=64,          # images per task handed to a worker
+              show:int=3,            # bad files named in the error (or warning)
+             ) -> tuple:             # (good records as a `RecordList`, report dict)
+    "Decode every image of `records` once, in parallel. A bad image raises one `BadImageError` unless `skip_bad`."
     if backend not in ('thread', 'process', 'serial'):
         raise ValueError(f"backend must be 'thread', 'process' or 'serial', got {backend!r}")
     workers = _default_workers() if workers is None else int(workers)
@@ -241,7 +247,9 @@ SYSU_COUNTS = dict(train_ids=395, test_ids=96, train_visible_images=22258, train
 REGDB_COUNTS = dict(ids=412, train_ids=206, test_ids=206, visible_per_id=10, thermal_per_id=10)  # Nguyen et al. 2017
 DATASET_NAMES = dict(sysu='SYSU-MM01', regdb='RegDB', synthetic='synthetic')
 
-def sysu_counts(train, test) -> dict:
+def sysu_counts(train,  # SYSU-MM01 records of the 'train' split (train + val identities)
+                test,   # records of the 'test' split
+               ) -> dict:
     "The counts of `SYSU_COUNTS` in SYSU-MM01 records `train` (train + val identities) and `test`."
     n = lambda recs, m: sum(as_modality(r.modality) == m for r in recs)
     return dict(train_ids=len({r.pid for r in train}), test_ids=len({r.pid for r in test}),
@@ -256,14 +264,20 @@ def _per_identity(records, ids, m):
     lo, hi = min(c.values(), default=0), max(c.values(), default=0)
     return lo if lo == hi else f'{lo}..{hi}'
 
-def regdb_counts(train, test) -> dict:
+def regdb_counts(train,  # RegDB records of one trial's 'train' split
+                 test,   # records of the same trial's 'test' split
+                ) -> dict:
     "The counts of `REGDB_COUNTS` in the RegDB records `train` and `test` of one trial (identity = the image's folder)."
     both = list(train) + list(test)
     ids = {Path(r.img_path).parent.name for r in both}
     return dict(ids=len(ids), train_ids=len({r.pid for r in train}), test_ids=len({r.pid for r in test}),
                 visible_per_id=_per_identity(both, ids, Modality.VIS), thermal_per_id=_per_identity(both, ids, Modality.IR))
 
-def check_counts(expected:dict, found:dict, what:str='data set', warn:bool=True) -> list:
+def check_counts(expected:dict,        # key -> official value
+                 found:dict,           # key -> value found (missing keys count as None)
+                 what:str='data set',  # the warnings' subject, e.g. 'SYSU-MM01 at /data/sysu'
+                 warn:bool=True,       # one `warnings.warn` per mismatch
+                ) -> list:
     "Each key of `expected` whose value `found` differs, as dict(key, expected, found); with `warn`, one warning per mismatch."
     fmt = lambda v: f'{v:,}' if isinstance(v, int) else str(v)
     out = [dict(key=k, expected=v, found=found.get(k)) for k, v in expected.items() if found.get(k) != v]
@@ -271,9 +285,16 @@ def check_counts(expected:dict, found:dict, what:str='data set', warn:bool=True)
         warnings.warn(f"{what}: {m['key']} = {fmt(m['found'])}, the official count is {fmt(m['expected'])}")
     return out
 
-def integrity_report(dataset:str, root=None, trial:int=1, train=None, test=None, warn:bool=True, expected:dict=None,
-                     skip_bad:bool=False) -> dict:
-    "Compare the `dataset` ('sysu', 'regdb'; 'synthetic' is exempt) under `root` with its official counts: dict(dataset, expected, found, mismatches)."
+def integrity_report(dataset:str,        # 'sysu', 'regdb', or 'synthetic' (exempt: an empty report)
+                     root=None,          # the data root; read with `read_sysu` / `read_regdb` unless `train` and `test` are given
+                     trial:int=1,        # RegDB's trial (1..10)
+                     train=None,         # the training records, if already read
+                     test=None,          # the test records, if already read
+                     warn:bool=True,     # one warning per mismatch
+                     expected:dict=None, # the counts to compare with; None: `SYSU_COUNTS` / `REGDB_COUNTS`
+                     skip_bad:bool=False,# passed to the readers
+                    ) -> dict:           # dict(dataset, expected, found, mismatches)
+    "Compare the data set as read with its official counts; each mismatch is one warning with both numbers."
     if dataset not in DATASET_NAMES: raise ValueError(f"unknown data set {dataset!r}; expected one of {list(DATASET_NAMES)}")
     if dataset == 'synthetic': return dict(dataset=dataset, expected={}, found={}, mismatches=[])
     if root is None and (train is None or test is None): raise ValueError("integrity_report needs `root` or both `train` and `test`")
