@@ -86,7 +86,7 @@ def main():
     ap.add_argument('--data_root', default=None, help='an existing synthetic set (default: generated in a temporary folder)')
     ap.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'rid_margin.json'), help='JSON to write')
     a = ap.parse_args()
-    from usl_vireid_nb.data import make_synthetic
+    from usl_vireid_nb.synthetic import make_synthetic
     from usl_vireid_nb.pacbam import RID_EPS, RID_MARGIN
     torch.set_num_threads(1)
     t0, load0 = time.time(), os.getloadavg()

@@ -26,7 +26,7 @@ def run(tmp_path, *args, check=True, cmd=None):
 @pytest.fixture(scope='module')
 def data_root(tmp_path_factory):
     "One synthetic set shared by the runs (make_synthetic is idempotent)."
-    from usl_vireid_nb.data import make_synthetic
+    from usl_vireid_nb.synthetic import make_synthetic
     root = tmp_path_factory.mktemp('data')/'synthetic'
     make_synthetic(root, n_train_ids=6, n_test_ids=4, n_images=2, seed=0)
     return root

@@ -3,19 +3,30 @@ import ast, json, re
 from pathlib import Path
 from conftest import ROOT, chapters
 
-MODULES = ['data', 'augment', 'metrics', 'cluster', 'memory', 'pacbam', 'backbone', 'maal', 'vra', 'vrnl', 'um',
+MODULES = ['data', 'synthetic', 'augment', 'metrics', 'cluster', 'memory', 'pacbam', 'backbone', 'maal', 'vra', 'vrnl', 'um',
            'config', 'runtime', 'trainer', 'diagnostics', 'figures', 'analysis', 'train']
 
+def _chapter_key(stem):
+    "Sort key (number, letter) of a chapter notebook's stem: '00_data' -> (0, ''), '00a_synthetic' -> (0, 'a'), '10b_x' -> (10, 'b')."
+    m = re.fullmatch(r'(\d+)([a-z]?)_\w+', stem)
+    assert m, f'chapter notebook {stem!r} is not named NN_<module> or NNa_<module>'
+    return int(m.group(1)), m.group(2)
+
 def _chapter_order():
-    "Module name -> chapter number, read from the notebooks' `default_exp`."
+    "Module name -> chapter key (number, letter), read from the notebooks' `default_exp`; '00' < '00a' < '01'."
     order = {}
     for nb in chapters():
         for c in json.loads(nb.read_text())['cells']:
             m = re.search(r'^#\| default_exp (\w+)', ''.join(c['source']), re.M)
-            if m:
-                num = re.match(r'(\d+)([a-z]?)', nb.stem.split('_')[0])
-                order[m.group(1)] = (int(num.group(1)), num.group(2)); break   # '10a' after '10', before '10b' and '11'
+            if m: order[m.group(1)] = _chapter_key(nb.stem); break
     return order
+
+def test_chapter_key_orders_letter_suffixes():
+    "Inserted chapters sort after their number and before the next one, by (number, letter)."
+    stems = ['12a_x', '01_b', '10b_y', '00a_s', '10_u', '00_d', '10a_t', '12_z', '11_w']
+    got = sorted(stems, key=_chapter_key)
+    assert got == ['00_d', '00a_s', '01_b', '10_u', '10a_t', '10b_y', '11_w', '12_z', '12a_x'], got
+    assert _chapter_key('00a_synthetic') == (0, 'a') and _chapter_key('13_train') == (13, '')
 
 def test_imports_only_go_forward():
     "Chapter k imports only from chapters before k (the book reads front to back)."

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from .data import Modality, load_image, make_synthetic, read_sysu
+from .data import Modality, load_image, read_sysu
+from .synthetic import make_synthetic
 from .metrics import pair_scores, roc_auc, plot_roc
 from .cluster import cluster
 from .vra import cluster_similarity, vra_match, matching_precision, majority_identity
@@ -353,7 +354,7 @@ class _Panel:
 
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
 
-# %% ../nbs/12_diagnostics.ipynb #312e2802
+# %% ../nbs/12_diagnostics.ipynb #a6b562f2
 class MatchingPanel(_Panel):
     """Matching panel: epoch / mu / min_sim controls, `links: N` and precision text, S with the links drawn, links per
     infrared cluster against mu, and the thumbnails of the link chosen in the `link` dropdown."""
@@ -383,7 +384,7 @@ class MatchingPanel(_Panel):
         if self.link.value is None: self.thumb_img.value = b''; return
         self._show(self.thumb_img, link_thumbnails(self.state, self.view['links'][self.link.value], n=self.n_thumbs))
 
-# %% ../nbs/12_diagnostics.ipynb #808c7f8a
+# %% ../nbs/12_diagnostics.ipynb #d6fb9015
 class MergePanel(_Panel):
     """Merge panel: the component graph of the merged groups (M19), a table of groups (clusters, sizes, purity), and
     the thumbnails per modality of the group chosen in the `group` dropdown."""
