@@ -7,14 +7,14 @@ __all__ = ['CHOICES', 'RUNTIME_KEYS', 'RETIRED_KEYS', 'LEGACY', 'PRESETS', 'Conf
            'synthetic', 'sysu', 'regdb', 'tiny', 'config_keys', 'apply_overrides', 'overrides_of', 'model_kwargs',
            'check_pretrained', 'phase', 'live_terms', 'lr_factor', 'eval_epochs', 'schedule_table', 'show_schedule']
 
-# %% ../nbs/10a_config.ipynb #e2c07fec
+# %% ../nbs/10a_config.ipynb #4d3a0aaf
 import json, types
 from dataclasses import asdict, dataclass, fields, replace
 
 from fastcore.basics import patch
 from .backbone import backbone_preset
 
-# %% ../nbs/10a_config.ipynb #7a409f3a
+# %% ../nbs/10a_config.ipynb #1c257f30
 class ConfigError(ValueError):
     "A bad configuration value or an unknown configuration key."
 
@@ -28,6 +28,7 @@ class TrainConfig:
     synth_train_ids: int = 48         # synthetic set: training identities
     synth_test_ids: int = 48          # synthetic set: test identities
     synth_images: int = 4             # synthetic set: images per (identity, camera)
+    skip_bad: bool = False            # skip (and count) unreadable images and bad list entries instead of stopping
     # --- method: backbone (M2, M7-M10)
     arch_preset: str = 'paper'        # backbone_preset name: 'paper' (ViT-B/16) | 'demo' | 'test'
     img_h: int = 384                  # input height
@@ -113,7 +114,7 @@ class TrainConfig:
 
     def __post_init__(self): check_config(self)
 
-# %% ../nbs/10a_config.ipynb #6fdb8766
+# %% ../nbs/10a_config.ipynb #6b4f6ebb
 CHOICES = {'global_feature': ('gap', 'cls', 'cls+gap'), 'rid_distance': ('rms', 'squared'),
            'vra_pass2': ('tokenmatcher', 'greedy'), 'shared_build': ('partners', 'links'), 'vra_targets': ('single', 'multi'),
            'shared_update': ('cross', 'own'), 'vrnl_rule': ('intersect', 'vote'), 'camera_rule': ('local', 'global'),
@@ -139,7 +140,7 @@ def check_config(cfg: TrainConfig) -> None:
     bad = [msg for ok, msg in checks if not ok]
     if bad: raise ConfigError("; ".join(bad) + f" (got {cfg.short()})")
 
-# %% ../nbs/10a_config.ipynb #255c0adb
+# %% ../nbs/10a_config.ipynb #f4b730dd
 RUNTIME_KEYS = ('extract_batch', 'num_workers', 'amp', 'channels_last', 'progress')
 RETIRED_KEYS = ('debug_nan_epoch', 'dump_state')   # debug switches now callbacks (chapter 11); dropped when read
 # METHOD revision 1 as it ran: a stored config that lacks one of these fields was trained so, and continues so
@@ -176,7 +177,7 @@ def protocol(self: TrainConfig) -> str: return 'regdb' if self.dataset == 'regdb
 @patch(as_prop=True)
 def modes(self: TrainConfig) -> tuple: return ('v2i', 'i2v') if self.dataset == 'regdb' else ('all', 'indoor')
 
-# %% ../nbs/10a_config.ipynb #3c57544c
+# %% ../nbs/10a_config.ipynb #37588990
 def synthetic(**kw) -> TrainConfig:
     "The default: the procedural set of `synthetic.make_synthetic`, a small CPU ViT from scratch, about 3 minutes on 2 CPU cores."
     base = dict(dataset='synthetic',
@@ -220,7 +221,7 @@ def tiny(**kw) -> TrainConfig:
 
 PRESETS = {'synthetic': synthetic, 'sysu': sysu, 'regdb': regdb}
 
-# %% ../nbs/10a_config.ipynb #62619cb0
+# %% ../nbs/10a_config.ipynb #7a813e13
 _TRUE, _FALSE, _NONE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off'), ('none', 'null', '')
 
 def _parse_value(name: str, typ, s: str):
@@ -270,7 +271,7 @@ def overrides_of(cfg: TrainConfig, base: TrainConfig) -> list:
     a, b = asdict(cfg), asdict(base)
     return [f"{k}={'none' if a[k] is None else a[k]}" for k in a if a[k] != b[k]]
 
-# %% ../nbs/10a_config.ipynb #8af126c6
+# %% ../nbs/10a_config.ipynb #2815562e
 def model_kwargs(cfg: TrainConfig, pretrained: bool = True) -> dict:
     "Keyword arguments of `backbone.ReIDViT` for `cfg` (preset, input size, regions, PA-CBAM, g, drop-path; its weights file if `pretrained`)."
     kw = backbone_preset(cfg.arch_preset)
@@ -287,7 +288,7 @@ def check_pretrained(cfg: TrainConfig) -> None:
                           "vit_base_ics_cfs_lup.pth, or a timm ImageNet ViT-B/16 .pth/.bin/.safetensors; nothing is "
                           "downloaded), or --set pretrained=none to train from random weights on purpose")
 
-# %% ../nbs/10a_config.ipynb #cac31499
+# %% ../nbs/10a_config.ipynb #fd6db5fa
 def phase(cfg: TrainConfig, epoch: int) -> int:
     "1 before `phase2_start`, else 2 (epochs are 1-based)."
     return 2 if epoch >= cfg.phase2_start else 1
@@ -324,7 +325,7 @@ def schedule_table(cfg: TrainConfig) -> list:
         else: rows.append((e, e, *key))
     return rows
 
-# %% ../nbs/10a_config.ipynb #2b7ff079
+# %% ../nbs/10a_config.ipynb #1432a51c
 _TERM_TEXT = {'base': 'L_base(v,r,c)', 'rid': '{w:g}*R_id', 'cls': 'E-step {w:g}*L_cls', 'ca': '{w:g}*L_ca',
               'vra': '{w:g}*L_VRA', 'vrnl': '{w:g}*L_VRNL', 'um': '{w:g}*L_UM'}
 
