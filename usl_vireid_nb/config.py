@@ -7,14 +7,14 @@ __all__ = ['CHOICES', 'RUNTIME_KEYS', 'RETIRED_KEYS', 'LEGACY', 'PRESETS', 'Conf
            'synthetic', 'sysu', 'regdb', 'tiny', 'config_keys', 'apply_overrides', 'overrides_of', 'model_kwargs',
            'check_pretrained', 'phase', 'live_terms', 'lr_factor', 'eval_epochs', 'schedule_table', 'show_schedule']
 
-# %% ../nbs/10a_config.ipynb #4d3a0aaf
+# %% ../nbs/10a_config.ipynb #d20d8985
 import json, types
 from dataclasses import asdict, dataclass, fields, replace
 
 from fastcore.basics import patch
 from .backbone import backbone_preset
 
-# %% ../nbs/10a_config.ipynb #1c257f30
+# %% ../nbs/10a_config.ipynb #138ef31b
 class ConfigError(ValueError):
     "A bad configuration value or an unknown configuration key."
 
@@ -108,17 +108,17 @@ class TrainConfig:
     # --- runtime (RUNTIME_KEYS: speed and display only)
     extract_batch: int = 128          # batch of descriptor extraction
     num_workers: int = 0              # DataLoader workers (0: in-process, exactly reproducible)
-    amp: bool = True                  # mixed precision (CUDA only)
+    amp: str = 'auto'                 # bf16 autocast: 'auto' (CUDA, or a CPU with native bf16) | 'cuda' (CUDA only) | 'off'
     channels_last: bool = True        # channels_last memory format (CUDA only)
     progress: bool = True             # tqdm bars (only on a tty or in a notebook)
 
     def __post_init__(self): check_config(self)
 
-# %% ../nbs/10a_config.ipynb #6b4f6ebb
+# %% ../nbs/10a_config.ipynb #78665e9c
 CHOICES = {'global_feature': ('gap', 'cls', 'cls+gap'), 'rid_distance': ('rms', 'squared'),
            'vra_pass2': ('tokenmatcher', 'greedy'), 'shared_build': ('partners', 'links'), 'vra_targets': ('single', 'multi'),
            'shared_update': ('cross', 'own'), 'vrnl_rule': ('intersect', 'vote'), 'camera_rule': ('local', 'global'),
-           'um_rule': ('two_hop', 'components')}
+           'um_rule': ('two_hop', 'components'), 'amp': ('auto', 'cuda', 'off')}
 
 def check_config(cfg: TrainConfig) -> None:
     "Raise `ConfigError` naming every out-of-range value of `cfg` (called by `TrainConfig.__post_init__`)."
@@ -140,7 +140,7 @@ def check_config(cfg: TrainConfig) -> None:
     bad = [msg for ok, msg in checks if not ok]
     if bad: raise ConfigError("; ".join(bad) + f" (got {cfg.short()})")
 
-# %% ../nbs/10a_config.ipynb #f4b730dd
+# %% ../nbs/10a_config.ipynb #db16cbd9
 RUNTIME_KEYS = ('extract_batch', 'num_workers', 'amp', 'channels_last', 'progress')
 RETIRED_KEYS = ('debug_nan_epoch', 'dump_state')   # debug switches now callbacks (chapter 11); dropped when read
 # METHOD revision 1 as it ran: a stored config that lacks one of these fields was trained so, and continues so
@@ -166,6 +166,7 @@ def from_json(cls: TrainConfig, s: str) -> TrainConfig:
     "Inverse of `to_json`; keys this version does not know are rejected (the retired debug switches are dropped)."
     d = {k: v for k, v in json.loads(s).items() if k not in RETIRED_KEYS}
     d = {**{k: v for k, v in LEGACY.items() if k not in d}, **d}           # a revision-1 run resumes as revision 1
+    if isinstance(d.get('amp'), bool): d['amp'] = 'cuda' if d['amp'] else 'off'   # the old switch meant CUDA only
     unknown = sorted(set(d) - {f.name for f in fields(cls)})
     if unknown: raise ConfigError(f"unknown config key(s) {unknown} in stored config")
     return cls(**d)
@@ -177,7 +178,7 @@ def protocol(self: TrainConfig) -> str: return 'regdb' if self.dataset == 'regdb
 @patch(as_prop=True)
 def modes(self: TrainConfig) -> tuple: return ('v2i', 'i2v') if self.dataset == 'regdb' else ('all', 'indoor')
 
-# %% ../nbs/10a_config.ipynb #37588990
+# %% ../nbs/10a_config.ipynb #8d49c960
 def synthetic(**kw) -> TrainConfig:
     "The default: the procedural set of `synthetic.make_synthetic`, a small CPU ViT from scratch, about 3 minutes on 2 CPU cores."
     base = dict(dataset='synthetic',
@@ -221,7 +222,7 @@ def tiny(**kw) -> TrainConfig:
 
 PRESETS = {'synthetic': synthetic, 'sysu': sysu, 'regdb': regdb}
 
-# %% ../nbs/10a_config.ipynb #7a813e13
+# %% ../nbs/10a_config.ipynb #07662e87
 _TRUE, _FALSE, _NONE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off'), ('none', 'null', '')
 
 def _parse_value(name: str, typ, s: str):
@@ -263,6 +264,8 @@ def apply_overrides(cfg: TrainConfig, overrides) -> TrainConfig:
         if k not in ftypes:
             raise ConfigError(f"unknown config key {k!r}; valid keys: {', '.join(config_keys())}")
         if k == 'pretrained' and isinstance(v, str) and v.strip().lower() in _NONE: new[k] = 'none'   # scratch, on purpose
+        elif k == 'amp' and isinstance(v, str) and v.strip().lower() in _TRUE + _FALSE:               # amp=false: fp32
+            new[k] = 'auto' if v.strip().lower() in _TRUE else 'off'
         else: new[k] = _parse_value(k, ftypes[k], v) if isinstance(v, str) and ftypes[k] is not str else v
     return replace(cfg, **new)
 
@@ -271,7 +274,7 @@ def overrides_of(cfg: TrainConfig, base: TrainConfig) -> list:
     a, b = asdict(cfg), asdict(base)
     return [f"{k}={'none' if a[k] is None else a[k]}" for k in a if a[k] != b[k]]
 
-# %% ../nbs/10a_config.ipynb #2815562e
+# %% ../nbs/10a_config.ipynb #e2b19806
 def model_kwargs(cfg: TrainConfig, pretrained: bool = True) -> dict:
     "Keyword arguments of `backbone.ReIDViT` for `cfg` (preset, input size, regions, PA-CBAM, g, drop-path; its weights file if `pretrained`)."
     kw = backbone_preset(cfg.arch_preset)
@@ -288,7 +291,7 @@ def check_pretrained(cfg: TrainConfig) -> None:
                           "vit_base_ics_cfs_lup.pth, or a timm ImageNet ViT-B/16 .pth/.bin/.safetensors; nothing is "
                           "downloaded), or --set pretrained=none to train from random weights on purpose")
 
-# %% ../nbs/10a_config.ipynb #fd6db5fa
+# %% ../nbs/10a_config.ipynb #a561cabc
 def phase(cfg: TrainConfig, epoch: int) -> int:
     "1 before `phase2_start`, else 2 (epochs are 1-based)."
     return 2 if epoch >= cfg.phase2_start else 1
@@ -325,7 +328,7 @@ def schedule_table(cfg: TrainConfig) -> list:
         else: rows.append((e, e, *key))
     return rows
 
-# %% ../nbs/10a_config.ipynb #1432a51c
+# %% ../nbs/10a_config.ipynb #e38afd06
 _TERM_TEXT = {'base': 'L_base(v,r,c)', 'rid': '{w:g}*R_id', 'cls': 'E-step {w:g}*L_cls', 'ca': '{w:g}*L_ca',
               'vra': '{w:g}*L_VRA', 'vrnl': '{w:g}*L_VRNL', 'um': '{w:g}*L_UM'}
 

@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['rng_state', 'set_rng_state', 'rng_preserved', 'seed_everything', 'atomic_write', 'save_checkpoint', 'load_checkpoint',
            'NonFiniteLossError', 'dist_info', 'init_distributed', 'all_gather_cat', 'broadcast_array',
-           'broadcast_object', 'broadcast_buffers', 'all_reduce_grads', 'amp_dtype', 'autocast']
+           'broadcast_object', 'broadcast_buffers', 'all_reduce_grads', 'cpu_flags', 'cpu_has_bf16', 'amp_dtype',
+           'autocast']
 
-# %% ../nbs/10b_runtime.ipynb #5294d1d0
+# %% ../nbs/10b_runtime.ipynb #7cdad030
 import os, random, tempfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch.distributed as dist
 
 from .config import TrainConfig
 
-# %% ../nbs/10b_runtime.ipynb #2d990523
+# %% ../nbs/10b_runtime.ipynb #90fd8c23
 def rng_state() -> dict:
     "Python, numpy and torch RNG states as tensors and numbers (loadable with weights_only=True)."
     v, py, gauss = random.getstate()
@@ -45,7 +46,7 @@ def seed_everything(seed: int) -> None:
     "Seed Python's, NumPy's and torch's generators from one integer."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-# %% ../nbs/10b_runtime.ipynb #cdff5b40
+# %% ../nbs/10b_runtime.ipynb #1da7ffe2
 def atomic_write(path,   # the file to (re)place
                  data,   # str (written as UTF-8), bytes, or a function that writes into a binary file object
                 ) -> Path:
@@ -63,7 +64,7 @@ def atomic_write(path,   # the file to (re)place
         raise
     return path
 
-# %% ../nbs/10b_runtime.ipynb #28725709
+# %% ../nbs/10b_runtime.ipynb #d9b5db8f
 def save_checkpoint(obj: dict, path) -> Path:
     "torch.save `obj` (tensors, numbers, strings, lists, dicts only) to `path` atomically."
     return atomic_write(path, lambda f: torch.save(obj, f))
@@ -76,11 +77,11 @@ def load_checkpoint(path) -> dict:
     ck['cfg'] = TrainConfig.from_json(ck['config'])
     return ck
 
-# %% ../nbs/10b_runtime.ipynb #8e977cfb
+# %% ../nbs/10b_runtime.ipynb #00179991
 class NonFiniteLossError(FloatingPointError):
     "The training loss became NaN or infinite; the last good checkpoint is left intact."
 
-# %% ../nbs/10b_runtime.ipynb #93c5992e
+# %% ../nbs/10b_runtime.ipynb #d4f5e20c
 def dist_info() -> tuple:
     "(rank, world size); (0, 1) without a process group."
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
@@ -139,12 +140,26 @@ def all_reduce_grads(module) -> None:
     for p in module.parameters():
         if p.grad is not None: dist.all_reduce(p.grad); p.grad /= world
 
-# %% ../nbs/10b_runtime.ipynb #a4ad42d8
+# %% ../nbs/10b_runtime.ipynb #75da4d1e
+def cpu_flags() -> set:
+    "The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."
+    try: text = Path('/proc/cpuinfo').read_text()
+    except OSError: return set()
+    line = next((l for l in text.splitlines() if l.startswith(('flags', 'Features'))), '')
+    return set(line.split(':', 1)[1].split()) if ':' in line else set()
+
+def cpu_has_bf16(flags=None) -> bool:
+    "Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 on x86, BF16 on Arm)."
+    flags = cpu_flags() if flags is None else set(flags)
+    return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
+
 def amp_dtype(cfg: TrainConfig, device) -> torch.dtype | None:
-    "The autocast dtype of a run on `device`: bf16 (fp16 without bf16) on CUDA with `cfg.amp`, else None (fp32)."
-    if torch.device(device).type != 'cuda' or not cfg.amp: return None
+    "The autocast dtype of a run on `device` (see above); None = full precision."
+    kind = torch.device(device).type
+    if cfg.amp == 'off' or (kind == 'cpu' and (cfg.amp == 'cuda' or not cpu_has_bf16())): return None
+    if kind == 'cpu': return torch.bfloat16
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
-def autocast(dtype: torch.dtype | None):
-    "The autocast context for `dtype` (CUDA), disabled when `dtype` is None."
-    return torch.autocast('cuda', dtype=dtype, enabled=dtype is not None)
+def autocast(dtype: torch.dtype | None, device='cuda'):
+    "The autocast context of `device`'s type for `dtype`, disabled when `dtype` is None."
+    return torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None)

@@ -90,7 +90,7 @@ def ca_extract_transform(height: int, width: int):
     return T.Compose([T.Resize((height, width), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), ChannelCopy(),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-# %% ../nbs/11_trainer.ipynb #c57ce357
+# %% ../nbs/11_trainer.ipynb #fad3634d
 class ImageView(torch.utils.data.Dataset):
     "Images of an `ImageDataset` through `transform`, items (img, index); decoded images kept in `cache` (a dict) if given."
     def __init__(self, ds, transform, cache=None): self.ds, self.transform, self.cache = ds, transform, cache
@@ -125,7 +125,7 @@ def training_views(cfg: TrainConfig, vis: list, ir: list, cache: bool = True) ->
         extract_r=ImageView(ds_r, test_transform(H, W), cr),
         true_v=np.asarray(ds_v.pids), true_r=np.asarray(ds_r.pids), cam_v=np.asarray(ds_v.camids), cam_r=np.asarray(ds_r.camids))
 
-# %% ../nbs/11_trainer.ipynb #0c314283
+# %% ../nbs/11_trainer.ipynb #c8e3c2e7
 @torch.no_grad()
 def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         dataset,                  # items (x, index), or ((x1, x2), index) with `two`
@@ -149,7 +149,7 @@ def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
             for k, xi in enumerate(x if two else (x,)):
                 xi = xi.to(device, non_blocking=True)
                 if channels_last: xi = xi.contiguous(memory_format=torch.channels_last)
-                with autocast(dtype): outs[k].append(F.normalize(model(xi).float(), dim=1))
+                with autocast(dtype, device): outs[k].append(F.normalize(model(xi).float(), dim=1))
     finally: model.train()
     res = [all_gather_cat(torch.cat(o) if o else torch.zeros(0, model.out_dim, device=device)) for o in outs[:2 if two else 1]]
     return tuple(res) if two else res[0]
@@ -161,12 +161,12 @@ def extract_views(model, views: TrainingViews, cfg: TrainConfig, device='cpu', d
     z_v, z_c = extract_descriptors(model, views.extract_v, two=True, **kw)
     return z_v, z_c, extract_descriptors(model, views.extract_r, **kw)
 
-# %% ../nbs/11_trainer.ipynb #dee389d5
+# %% ../nbs/11_trainer.ipynb #04686366
 def clustering_view(z: torch.Tensor, camids, cam_norm: bool) -> torch.Tensor:
     "The descriptors clustering and matching see: `z` (N, D), or camera-centred `z` with `cam_norm`."
     return camera_centred(z, camids) if cam_norm else z
 
-# %% ../nbs/11_trainer.ipynb #00154bf1
+# %% ../nbs/11_trainer.ipynb #da324812
 def clusterer(cfg: TrainConfig):
     "The run's M3: `cluster.cluster` with its eps, min_samples, k1, k2."
     return partial(cluster, eps=cfg.eps, min_samples=cfg.min_samples, k1=cfg.k1, k2=cfg.k2)
@@ -176,7 +176,7 @@ def pseudo_labels(f: torch.Tensor, cluster_fn=cluster) -> np.ndarray:
     rank, _ = dist_info()
     return broadcast_array(cluster_fn(f.cpu().numpy()) if rank == 0 else None, len(f))
 
-# %% ../nbs/11_trainer.ipynb #87e9ff23
+# %% ../nbs/11_trainer.ipynb #d9226208
 def local_clusterer(cfg: TrainConfig):
     "M3 for one camera's descriptors: the run's eps and min_samples, k1 and k2 clipped to the camera's size."
     def run(f: np.ndarray) -> np.ndarray:
@@ -197,7 +197,7 @@ def local_labels(f: torch.Tensor, camids, cluster_fn) -> torch.Tensor | None:
     lab = local_clusters(f.cpu(), np.asarray(camids), cluster_fn).numpy() if rank == 0 else None
     return torch.from_numpy(broadcast_array(lab, len(f)))
 
-# %% ../nbs/11_trainer.ipynb #7851c534
+# %% ../nbs/11_trainer.ipynb #7df30a60
 def modality_memories(z_v, z_c, z_r, y_v, y_r,   # descriptors (N, D) and pseudo-labels (N,) of v, c (= v's labels), r
                       temp: float = 0.05, momentum: float = 0.2, hard: bool = False) -> dict:
     "{'v', 'c', 'r'} -> ClusterMemory (M4-M6), None for a modality with no cluster this epoch (warned)."
@@ -205,7 +205,7 @@ def modality_memories(z_v, z_c, z_r, y_v, y_r,   # descriptors (N, D) and pseudo
     vc = make_memories({'v': (z_v, y_v), 'c': (z_c, y_v)}, **kw) or {'v': None, 'c': None}
     return {**vc, **(make_memories({'r': (z_r, y_r)}, **kw) or {'r': None})}
 
-# %% ../nbs/11_trainer.ipynb #b97ce10f
+# %% ../nbs/11_trainer.ipynb #92a2fa94
 def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) and the pseudo-labels of v and r
                       mu: int = 3, min_sim: float | None = None, pass2: str = 'tokenmatcher',
                       similarity=cluster_similarity,  # (f_v, y_v, f_r, y_r) -> S (Kv, Kr)
@@ -214,7 +214,7 @@ def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) a
     S = similarity(f_v, torch.as_tensor(y_v), f_r, torch.as_tensor(y_r))
     return broadcast_object(vra_match(S.cpu(), mu=mu, min_sim=min_sim, pass2=pass2, return_pass=True))
 
-# %% ../nbs/11_trainer.ipynb #89225348
+# %% ../nbs/11_trainer.ipynb #2d866844
 @dataclass
 class Phase2State:
     "What phase 2 adds to an epoch: links and what is built from them."
@@ -246,7 +246,7 @@ def phase2_state(z_v, y_v, z_r, y_r, links, passes, cam_v, cam_r, cfg: TrainConf
                        sv.to(device), sr.to(device), gv.to(device), gr.to(device),
                        InstanceBank(z_v, y_v, cam_v).to(device), InstanceBank(z_r, y_r, cam_r).to(device), to(local_v), to(local_r))
 
-# %% ../nbs/11_trainer.ipynb #0d8f75c3
+# %% ../nbs/11_trainer.ipynb #355a1be9
 @dataclass
 class EpochState:
     "The state of one epoch, built by `Trainer.prepare_epoch` from the stages above."
@@ -271,7 +271,7 @@ def epoch_stats(st: EpochState, true_v, true_r) -> dict:
                  match_precision=matching_precision(p2.links, st.y_v, true_v, st.y_r, true_r))
     return s
 
-# %% ../nbs/11_trainer.ipynb #944089fa
+# %% ../nbs/11_trainer.ipynb #c96375ef
 @dataclass
 class Batch:
     "One step's images and labels: x = [x_v; x_c; x_r] (the modalities present), their modality ids and pseudo-labels."
@@ -301,7 +301,7 @@ def make_batch(bv, br, y_v, y_r, device='cpu', channels_last: bool = False) -> B
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
     return Batch(x, torch.tensor([int(m) for m in mods], device=device), **b)
 
-# %% ../nbs/11_trainer.ipynb #b4bb7877
+# %% ../nbs/11_trainer.ipynb #cb67e78c
 def classifier_terms(classifier, optimizer, g: torch.Tensor, modality, terms: dict, alpha: float = 1.0,
                      reduce_grads=None) -> dict:
     "M11-M12: with 'cls' live, E steps on alpha*L_cls (07 maal_step); {'cls': L_cls, 'ca': L_ca through the updated E}."
@@ -358,7 +358,7 @@ def total_loss(L: dict, terms: dict) -> torch.Tensor:
     "The backbone's loss: sum of weight x term over the live terms ('cls' trains E alone and is left out)."
     return sum(terms[k] * v for k, v in L.items() if k != 'cls')
 
-# %% ../nbs/11_trainer.ipynb #33d34e7b
+# %% ../nbs/11_trainer.ipynb #7930ac86
 @torch.no_grad()
 def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: float = 0.2, shared_rule: str = 'cross') -> None:
     "M5 on every memory and bank of `st` with the step's descriptors `z` (rows of `b`), gathered over ranks; M15's shared update."
@@ -375,7 +375,7 @@ def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: f
         if zv is not None: p2.bank_v.update(iv, zv, momentum=bank_momentum)
         if zr is not None: p2.bank_r.update(ir, zr, momentum=bank_momentum)
 
-# %% ../nbs/11_trainer.ipynb #f8b90a1f
+# %% ../nbs/11_trainer.ipynb #cd2a865e
 def pk_loaders(views: TrainingViews, st: EpochState, cfg: TrainConfig, rank: int = 0, pin_memory: bool = False) -> dict:
     "{'v', 'r'} -> DataLoader of cfg.iters P x K batches over the epoch's pseudo-labels (None for a skipped modality)."
     out = {}
@@ -397,7 +397,7 @@ def calibrate_bn(model, views: TrainingViews, batch_size: int, seed: int = 0, de
             v = [views.extract_v[int(i)][0] for i in iv[s:s + batch_size]]
             r = [views.extract_r[int(ir[k % len(ir)])][0] for k in range(s, s + len(v))]
             yield torch.cat([torch.stack([a for a, _ in v]), torch.stack([c for _, c in v]), torch.stack(r)]).to(device)
-    with rng_preserved(), autocast(dtype): return recalibrate_bn(model, batches())
+    with rng_preserved(), autocast(dtype, device): return recalibrate_bn(model, batches())
 
 def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dict:
     "{mode: {Rank-1, Rank-5, Rank-10, Rank-20, mAP, mINP}} of `model` on the run's test protocol (RNG-neutral)."
@@ -407,7 +407,7 @@ def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dic
                                height=cfg.img_h, width=cfg.img_w, batch_size=cfg.extract_batch, device=device,
                                flip=cfg.eval_flip) for mode in (modes or cfg.modes)}
 
-# %% ../nbs/11_trainer.ipynb #6e404a42
+# %% ../nbs/11_trainer.ipynb #1d1366a4
 class Callback:
     "Base class: override any of the five events; `order` sorts the callbacks (lower first)."
     order = 50
@@ -447,7 +447,7 @@ class Checkpoint(Callback):
     order = 20
     def after_epoch(self, tr): tr.save()
 
-# %% ../nbs/11_trainer.ipynb #7474ef1e
+# %% ../nbs/11_trainer.ipynb #fed9e33e
 class LogWriter(Callback):
     "log.csv, log.json and curves.png after every epoch, one log line per epoch; results.json and the table at the end."
     order = 30
@@ -504,7 +504,7 @@ class DumpState(Callback):
              'memories': tr.state_dict()['memories'], 'model': {k: v.clone() for k, v in tr.model.state_dict().items()}}
         save_checkpoint(d, tr.out/f'rank{tr.rank}_state.pt')
 
-# %% ../nbs/11_trainer.ipynb #d127a238
+# %% ../nbs/11_trainer.ipynb #ac5f6cda
 STEP_STATS = ('mc_spread',)   # per-step numbers that are not losses: the channel maps' spread across the batch (M9)
 
 def epoch_row(cfg: TrainConfig, epoch: int, losses: dict, stats: dict, seconds: float, img_per_s: float) -> dict:
@@ -557,7 +557,7 @@ class Trainer:
         "BN statistics of a never-trained model from the training mix (`calibrate_bn`); the number of passes."
         return calibrate_bn(self.model, self.views, self.cfg.batch_size, self.cfg.seed, self.device, self.amp_dtype)
 
-# %% ../nbs/11_trainer.ipynb #be0c0cbe
+# %% ../nbs/11_trainer.ipynb #5dd31127
 @patch
 def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     "extract -> clustering view -> pseudo-labels -> memories; in phase 2 -> links -> shared memories, groups, banks."
@@ -580,13 +580,13 @@ def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     st.stats = epoch_stats(st, v.true_v, v.true_r)
     return st
 
-# %% ../nbs/11_trainer.ipynb #fb5fbdb5
+# %% ../nbs/11_trainer.ipynb #547b2401
 @patch
 def train_step(self: Trainer, st: EpochState, bv, br) -> dict:
     "One iteration: forward [x_v; x_c; x_r], E's step, the loss terms, the backbone's step, the momentum updates."
     c = self.cfg
     b = make_batch(bv, br, st.y_v, st.y_r, self.device, self.cuda and c.channels_last)
-    with autocast(self.amp_dtype): out = self.net(b.x)
+    with autocast(self.amp_dtype, self.device): out = self.net(b.x)
     out = {k: (v.float() if v is not None else None) for k, v in out.items()}
     maal = classifier_terms(self.classifier, self.opt_E, out['g'], b.modality, st.terms, c.alpha, all_reduce_grads)
     L = step_losses(out, b, st, c, maal)
@@ -614,7 +614,7 @@ def train_epoch(self: Trainer, st: EpochState) -> tuple:
         self.fire('after_step')
     return {k: v / self.cfg.iters for k, v in sums.items()}, n_img * self.world / max(time.time() - t, 1e-9)
 
-# %% ../nbs/11_trainer.ipynb #f75ad5e6
+# %% ../nbs/11_trainer.ipynb #b57a55a6
 @patch
 def evaluate(self: Trainer, modes=None) -> dict:
     "The test protocol on the current model (rank 0; the other ranks get {} and wait)."
@@ -654,7 +654,7 @@ def load(self: Trainer, path=None) -> int:
     self.epoch, self.history, self.epoch0 = int(ck['epoch']), json.loads(ck['history']), json.loads(ck['epoch0'])
     return self.epoch
 
-# %% ../nbs/11_trainer.ipynb #ac2e7943
+# %% ../nbs/11_trainer.ipynb #bc68896b
 @patch
 def fit(self: Trainer, resume: bool = False) -> dict:
     "Train to cfg.epochs (from the checkpoint when `resume`): per epoch extract -> cluster -> memories -> match -> train -> evaluate -> save."
