@@ -7,14 +7,14 @@ __all__ = ['CHOICES', 'RUNTIME_KEYS', 'RETIRED_KEYS', 'LEGACY', 'PRESETS', 'Conf
            'synthetic', 'sysu', 'regdb', 'tiny', 'config_keys', 'apply_overrides', 'overrides_of', 'model_kwargs',
            'check_pretrained', 'phase', 'live_terms', 'lr_factor', 'eval_epochs', 'schedule_table', 'show_schedule']
 
-# %% ../nbs/10a_config.ipynb #d20d8985
+# %% ../nbs/10a_config.ipynb #163a69f4
 import json, types
 from dataclasses import asdict, dataclass, fields, replace
 
 from fastcore.basics import patch
 from .backbone import backbone_preset
 
-# %% ../nbs/10a_config.ipynb #138ef31b
+# %% ../nbs/10a_config.ipynb #d1b71c3c
 class ConfigError(ValueError):
     "A bad configuration value or an unknown configuration key."
 
@@ -101,6 +101,9 @@ class TrainConfig:
     delta1: float = 0.6               # UM visible weight
     delta2: float = 0.4               # UM infrared weight
     seed: int = 0                     # everything random derives from it
+    # --- controls and bounds (ablation only, never the method)
+    ca_modality: bool = True          # False: CA copies are visible augmentation (Phi^v, no Phi^c, MAAL v/r + confusion)
+    supervised: bool = False          # True: the true identities instead of pseudo-labels, one memory (a ceiling)
     # --- evaluation and records (never change the training)
     eval_every: int = 10              # evaluate every k epochs (and after the last)
     eval_trials: int = 10             # gallery trials of the test protocol
@@ -114,7 +117,7 @@ class TrainConfig:
 
     def __post_init__(self): check_config(self)
 
-# %% ../nbs/10a_config.ipynb #78665e9c
+# %% ../nbs/10a_config.ipynb #f12232c3
 CHOICES = {'global_feature': ('gap', 'cls', 'cls+gap'), 'rid_distance': ('rms', 'squared'),
            'vra_pass2': ('tokenmatcher', 'greedy'), 'shared_build': ('partners', 'links'), 'vra_targets': ('single', 'multi'),
            'shared_update': ('cross', 'own'), 'vrnl_rule': ('intersect', 'vote'), 'camera_rule': ('local', 'global'),
@@ -140,7 +143,7 @@ def check_config(cfg: TrainConfig) -> None:
     bad = [msg for ok, msg in checks if not ok]
     if bad: raise ConfigError("; ".join(bad) + f" (got {cfg.short()})")
 
-# %% ../nbs/10a_config.ipynb #db16cbd9
+# %% ../nbs/10a_config.ipynb #49ae773d
 RUNTIME_KEYS = ('extract_batch', 'num_workers', 'amp', 'channels_last', 'progress')
 RETIRED_KEYS = ('debug_nan_epoch', 'dump_state')   # debug switches now callbacks (chapter 11); dropped when read
 # METHOD revision 1 as it ran: a stored config that lacks one of these fields was trained so, and continues so
@@ -178,7 +181,7 @@ def protocol(self: TrainConfig) -> str: return 'regdb' if self.dataset == 'regdb
 @patch(as_prop=True)
 def modes(self: TrainConfig) -> tuple: return ('v2i', 'i2v') if self.dataset == 'regdb' else ('all', 'indoor')
 
-# %% ../nbs/10a_config.ipynb #8d49c960
+# %% ../nbs/10a_config.ipynb #b187c892
 def synthetic(**kw) -> TrainConfig:
     "The default: the procedural set of `synthetic.make_synthetic`, a small CPU ViT from scratch, about 3 minutes on 2 CPU cores."
     base = dict(dataset='synthetic',
@@ -222,7 +225,7 @@ def tiny(**kw) -> TrainConfig:
 
 PRESETS = {'synthetic': synthetic, 'sysu': sysu, 'regdb': regdb}
 
-# %% ../nbs/10a_config.ipynb #07662e87
+# %% ../nbs/10a_config.ipynb #33d5c539
 _TRUE, _FALSE, _NONE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off'), ('none', 'null', '')
 
 def _parse_value(name: str, typ, s: str):
@@ -274,7 +277,7 @@ def overrides_of(cfg: TrainConfig, base: TrainConfig) -> list:
     a, b = asdict(cfg), asdict(base)
     return [f"{k}={'none' if a[k] is None else a[k]}" for k in a if a[k] != b[k]]
 
-# %% ../nbs/10a_config.ipynb #e2b19806
+# %% ../nbs/10a_config.ipynb #0e691063
 def model_kwargs(cfg: TrainConfig, pretrained: bool = True) -> dict:
     "Keyword arguments of `backbone.ReIDViT` for `cfg` (preset, input size, regions, PA-CBAM, g, drop-path; its weights file if `pretrained`)."
     kw = backbone_preset(cfg.arch_preset)
@@ -291,7 +294,7 @@ def check_pretrained(cfg: TrainConfig) -> None:
                           "vit_base_ics_cfs_lup.pth, or a timm ImageNet ViT-B/16 .pth/.bin/.safetensors; nothing is "
                           "downloaded), or --set pretrained=none to train from random weights on purpose")
 
-# %% ../nbs/10a_config.ipynb #a561cabc
+# %% ../nbs/10a_config.ipynb #4339879c
 def phase(cfg: TrainConfig, epoch: int) -> int:
     "1 before `phase2_start`, else 2 (epochs are 1-based)."
     return 2 if epoch >= cfg.phase2_start else 1
@@ -303,7 +306,7 @@ def live_terms(cfg: TrainConfig, epoch: int) -> dict:
     if cfg.use_maal:
         if cfg.alpha > 0: t['cls'] = cfg.alpha
         if cfg.beta > 0: t['ca'] = cfg.beta
-    if phase(cfg, epoch) == 2:
+    if phase(cfg, epoch) == 2 and not cfg.supervised:      # the supervised bound has no cross-modal guesswork to do
         if cfg.use_vra and cfg.alpha1 > 0: t['vra'] = cfg.alpha1
         if cfg.use_vrnl and cfg.alpha2 > 0: t['vrnl'] = cfg.alpha2
         if cfg.use_um and cfg.alpha3 > 0: t['um'] = cfg.alpha3
@@ -328,7 +331,7 @@ def schedule_table(cfg: TrainConfig) -> list:
         else: rows.append((e, e, *key))
     return rows
 
-# %% ../nbs/10a_config.ipynb #e38afd06
+# %% ../nbs/10a_config.ipynb #610cf940
 _TERM_TEXT = {'base': 'L_base(v,r,c)', 'rid': '{w:g}*R_id', 'cls': 'E-step {w:g}*L_cls', 'ca': '{w:g}*L_ca',
               'vra': '{w:g}*L_VRA', 'vrnl': '{w:g}*L_VRNL', 'um': '{w:g}*L_UM'}
 
@@ -342,8 +345,11 @@ def show_schedule(cfg: TrainConfig, file=None) -> None:
     if cfg.epochs >= cfg.phase2_start:
         p("  phase 2 adds: S^vr -> mu-capped matching -> shared memories, components, instance banks")
     p("  then per step: forward v|c|r -> loss -> step (E first) -> momentum updates of every memory / bank")
+    if cfg.supervised: p("  [bound] pseudo-labels replaced by the true identities, one memory for v, c and r")
+    if not cfg.ca_modality: p("  [control] CA copies join the visible stream (Phi^v); E tells v from r; L_ca -> L_conf (uniform)")
     for a, b, ph, lr, terms in schedule_table(cfg):
         txt = ' + '.join(_TERM_TEXT[k].format(w=w) for k, w in terms.items() if k != 'cls')
+        if not cfg.ca_modality: txt = txt.replace('L_ca', 'L_conf')
         if 'cls' in terms: txt += f"   [{_TERM_TEXT['cls'].format(w=terms['cls'])}]"
         if 'um' in terms: txt += f"   (UM: odd epochs {cfg.delta1:g}*v, even {cfg.delta2:g}*r)"
         p(f"  epochs {a:>3}-{b:<3} phase {ph}  lr {lr:.2e}  {txt}")

@@ -11,7 +11,7 @@ from torch.func import functional_call
 from .data import Modality
 
 # %% auto #0
-__all__ = ['ModalityClassifier', 'maal_cls_loss', 'maal_ca_loss', 'maal_step', 'modality_toy']
+__all__ = ['ModalityClassifier', 'maal_cls_loss', 'maal_ca_loss', 'maal_confusion_loss', 'maal_step', 'modality_toy']
 
 # %% ../nbs/07_maal.ipynb #8fb8ce7f
 class ModalityClassifier(nn.Module):
@@ -58,6 +58,15 @@ def maal_ca_loss(classifier: ModalityClassifier,  # E (frozen for this term)
     target = torch.full((g.shape[0],), int(Modality.CA), dtype=torch.long, device=g.device)
     return F.cross_entropy(logits, target)
 
+# %% ../nbs/07_maal.ipynb #d0e5c1d4
+def maal_confusion_loss(classifier: ModalityClassifier,  # E (frozen for this term), any number of classes n
+                        g: torch.Tensor,                  # global features (B, d)
+                       ) -> torch.Tensor:                 # scalar L_conf
+    "Cross-entropy of E(g) toward the uniform distribution over E's classes, through a frozen E (grads into g only)."
+    frozen = {k: v.detach() for k, v in classifier.named_parameters()}
+    frozen.update({k: v.detach() for k, v in classifier.named_buffers()})
+    return -F.log_softmax(functional_call(classifier, frozen, (g,)), dim=1).mean()
+
 # %% ../nbs/07_maal.ipynb #6805ddd3
 def maal_step(classifier: ModalityClassifier,     # E
               optimizer: torch.optim.Optimizer,   # E's own optimizer
@@ -66,8 +75,10 @@ def maal_step(classifier: ModalityClassifier,     # E
               alpha: float = 1.0,                 # weight of L_cls
               beta: float = 0.1,                  # weight of L_ca
               reduce_grads=None,                  # called with E between backward and step (e.g. an all-reduce over ranks)
+              target: str = 'ca',                 # the backbone's term: 'ca' (M12) or 'confusion' (the no-CA control)
              ) -> tuple[torch.Tensor, dict]:      # (beta * L_ca for the backbone loss, stats)
     "M11-M12 alternation: step E on alpha*L_cls, then return beta*L_ca (grads into g only) and {'loss_cls' (unweighted), 'acc'}."
+    if target not in ('ca', 'confusion'): raise ValueError(f"target must be 'ca' or 'confusion', got {target!r}")
     y = _check_modality(modality, g, classifier.n_modalities)
     logits = classifier(g.detach())
     ce = F.cross_entropy(logits, y)
@@ -77,7 +88,8 @@ def maal_step(classifier: ModalityClassifier,     # E
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)      # no stale E gradient for a later optimizer step to re-apply
     acc = (logits.argmax(1) == y).float().mean().item()
-    return beta * maal_ca_loss(classifier, g), {'loss_cls': ce.item(), 'acc': acc}
+    align = maal_ca_loss(classifier, g) if target == 'ca' else maal_confusion_loss(classifier, g)
+    return beta * align, {'loss_cls': ce.item(), 'acc': acc}
 
 # %% ../nbs/07_maal.ipynb #6f5ab9e3
 def modality_toy(n_per: int = 32, n_ids: int = 8, dim: int = 16, offset: float = 6.0, noise: float = 0.5,

@@ -5,11 +5,12 @@
 # %% auto #0
 __all__ = ['STEP_STATS', 'prepare_data', 'camera_centred', 'ca_extract_transform', 'ImageView', 'TrainingViews', 'training_views',
            'extract_descriptors', 'extract_views', 'clustering_view', 'clusterer', 'pseudo_labels', 'local_clusterer',
-           'needs_local', 'local_labels', 'modality_memories', 'cross_modal_links', 'Phase2State', 'phase2_state',
-           'EpochState', 'epoch_stats', 'Batch', 'make_batch', 'classifier_terms', 'step_losses', 'camera_refinement',
-           'total_loss', 'momentum_updates', 'pk_loaders', 'calibrate_bn', 'evaluate_run', 'Callback', 'NonFiniteGuard',
-           'EvalSchedule', 'Checkpoint', 'LogWriter', 'Progress', 'default_callbacks', 'InjectNaN', 'DumpState',
-           'epoch_row', 'build_models', 'Trainer', 'results_table', 'plot_history']
+           'needs_local', 'local_labels', 'modality_memories', 'supervised_memories', 'true_labels',
+           'cross_modal_links', 'Phase2State', 'phase2_state', 'EpochState', 'epoch_stats', 'Batch', 'make_batch',
+           'classifier_terms', 'step_losses', 'camera_refinement', 'total_loss', 'momentum_updates', 'pk_loaders',
+           'calibrate_bn', 'evaluate_run', 'Callback', 'NonFiniteGuard', 'EvalSchedule', 'Checkpoint', 'LogWriter',
+           'Progress', 'default_callbacks', 'InjectNaN', 'DumpState', 'epoch_row', 'build_models', 'Trainer',
+           'results_table', 'plot_history']
 
 # %% ../nbs/11_trainer.ipynb #a3d4552d
 import csv, io, json, sys, time, warnings
@@ -35,7 +36,7 @@ from .cluster import cluster
 from .memory import ClusterMemory, InstanceBank, make_memories
 from .pacbam import identity_regulariser
 from .backbone import ReIDViT, bn_uncalibrated, recalibrate_bn
-from .maal import ModalityClassifier, maal_ca_loss, maal_step
+from .maal import ModalityClassifier, maal_ca_loss, maal_confusion_loss, maal_step
 from .vra import (cluster_similarity, cross_labels, link_matrix, matching_precision, shared_memories,
                                shared_memory_update, vra_loss, vra_match)
 from .vrnl import local_clusters, vrnl_loss, vrnl_masks
@@ -90,7 +91,7 @@ def ca_extract_transform(height: int, width: int):
     return T.Compose([T.Resize((height, width), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), ChannelCopy(),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-# %% ../nbs/11_trainer.ipynb #fad3634d
+# %% ../nbs/11_trainer.ipynb #bf3ef929
 class ImageView(torch.utils.data.Dataset):
     "Images of an `ImageDataset` through `transform`, items (img, index); decoded images kept in `cache` (a dict) if given."
     def __init__(self, ds, transform, cache=None): self.ds, self.transform, self.cache = ds, transform, cache
@@ -125,7 +126,7 @@ def training_views(cfg: TrainConfig, vis: list, ir: list, cache: bool = True) ->
         extract_r=ImageView(ds_r, test_transform(H, W), cr),
         true_v=np.asarray(ds_v.pids), true_r=np.asarray(ds_r.pids), cam_v=np.asarray(ds_v.camids), cam_r=np.asarray(ds_r.camids))
 
-# %% ../nbs/11_trainer.ipynb #c8e3c2e7
+# %% ../nbs/11_trainer.ipynb #dd59827c
 @torch.no_grad()
 def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         dataset,                  # items (x, index), or ((x1, x2), index) with `two`
@@ -161,12 +162,12 @@ def extract_views(model, views: TrainingViews, cfg: TrainConfig, device='cpu', d
     z_v, z_c = extract_descriptors(model, views.extract_v, two=True, **kw)
     return z_v, z_c, extract_descriptors(model, views.extract_r, **kw)
 
-# %% ../nbs/11_trainer.ipynb #04686366
+# %% ../nbs/11_trainer.ipynb #67848cc5
 def clustering_view(z: torch.Tensor, camids, cam_norm: bool) -> torch.Tensor:
     "The descriptors clustering and matching see: `z` (N, D), or camera-centred `z` with `cam_norm`."
     return camera_centred(z, camids) if cam_norm else z
 
-# %% ../nbs/11_trainer.ipynb #da324812
+# %% ../nbs/11_trainer.ipynb #c5dbd63e
 def clusterer(cfg: TrainConfig):
     "The run's M3: `cluster.cluster` with its eps, min_samples, k1, k2."
     return partial(cluster, eps=cfg.eps, min_samples=cfg.min_samples, k1=cfg.k1, k2=cfg.k2)
@@ -176,7 +177,7 @@ def pseudo_labels(f: torch.Tensor, cluster_fn=cluster) -> np.ndarray:
     rank, _ = dist_info()
     return broadcast_array(cluster_fn(f.cpu().numpy()) if rank == 0 else None, len(f))
 
-# %% ../nbs/11_trainer.ipynb #d9226208
+# %% ../nbs/11_trainer.ipynb #a28ec047
 def local_clusterer(cfg: TrainConfig):
     "M3 for one camera's descriptors: the run's eps and min_samples, k1 and k2 clipped to the camera's size."
     def run(f: np.ndarray) -> np.ndarray:
@@ -197,15 +198,29 @@ def local_labels(f: torch.Tensor, camids, cluster_fn) -> torch.Tensor | None:
     lab = local_clusters(f.cpu(), np.asarray(camids), cluster_fn).numpy() if rank == 0 else None
     return torch.from_numpy(broadcast_array(lab, len(f)))
 
-# %% ../nbs/11_trainer.ipynb #7df30a60
+# %% ../nbs/11_trainer.ipynb #00936657
 def modality_memories(z_v, z_c, z_r, y_v, y_r,   # descriptors (N, D) and pseudo-labels (N,) of v, c (= v's labels), r
-                      temp: float = 0.05, momentum: float = 0.2, hard: bool = False) -> dict:
-    "{'v', 'c', 'r'} -> ClusterMemory (M4-M6), None for a modality with no cluster this epoch (warned)."
+                      temp: float = 0.05, momentum: float = 0.2, hard: bool = False, ca_modality: bool = True) -> dict:
+    "{'v', 'c', 'r'} -> ClusterMemory (M4-M6), None for a modality with no cluster; without `ca_modality`, 'c' is Phi^v itself."
     kw = dict(on_empty='skip', temp=temp, momentum=momentum, hard=hard)
-    vc = make_memories({'v': (z_v, y_v), 'c': (z_c, y_v)}, **kw) or {'v': None, 'c': None}
+    if ca_modality: vc = make_memories({'v': (z_v, y_v), 'c': (z_c, y_v)}, **kw) or {'v': None, 'c': None}
+    else:
+        vc = make_memories({'v': (z_v, y_v)}, **kw) or {'v': None}
+        vc['c'] = vc['v']                                    # the control: CA copies train and update Phi^v
     return {**vc, **(make_memories({'r': (z_r, y_r)}, **kw) or {'r': None})}
 
-# %% ../nbs/11_trainer.ipynb #92a2fa94
+def supervised_memories(z_v, z_c, z_r, y_v, y_r, temp: float = 0.05, momentum: float = 0.2, hard: bool = False) -> dict:
+    "The bound: one memory over the true identities of both modalities (v, c, r instances), shared by the three streams."
+    m = ClusterMemory.from_clusters(torch.cat([z_v, z_c, z_r]), torch.as_tensor(np.concatenate([y_v, y_v, y_r])),
+                                    temp=temp, momentum=momentum, hard=hard)
+    return {'v': m, 'c': m, 'r': m}
+
+def true_labels(true_v, true_r) -> tuple:
+    "The supervised bound's labels: the true identities of both modalities, numbered 0..K-1 together."
+    ids = np.unique(np.concatenate([true_v, true_r]))
+    return np.searchsorted(ids, true_v).astype(np.int64), np.searchsorted(ids, true_r).astype(np.int64)
+
+# %% ../nbs/11_trainer.ipynb #5481f330
 def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) and the pseudo-labels of v and r
                       mu: int = 3, min_sim: float | None = None, pass2: str = 'tokenmatcher',
                       similarity=cluster_similarity,  # (f_v, y_v, f_r, y_r) -> S (Kv, Kr)
@@ -214,7 +229,7 @@ def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) a
     S = similarity(f_v, torch.as_tensor(y_v), f_r, torch.as_tensor(y_r))
     return broadcast_object(vra_match(S.cpu(), mu=mu, min_sim=min_sim, pass2=pass2, return_pass=True))
 
-# %% ../nbs/11_trainer.ipynb #2d866844
+# %% ../nbs/11_trainer.ipynb #9354002c
 @dataclass
 class Phase2State:
     "What phase 2 adds to an epoch: links and what is built from them."
@@ -246,7 +261,7 @@ def phase2_state(z_v, y_v, z_r, y_r, links, passes, cam_v, cam_r, cfg: TrainConf
                        sv.to(device), sr.to(device), gv.to(device), gr.to(device),
                        InstanceBank(z_v, y_v, cam_v).to(device), InstanceBank(z_r, y_r, cam_r).to(device), to(local_v), to(local_r))
 
-# %% ../nbs/11_trainer.ipynb #355a1be9
+# %% ../nbs/11_trainer.ipynb #cad33905
 @dataclass
 class EpochState:
     "The state of one epoch, built by `Trainer.prepare_epoch` from the stages above."
@@ -271,7 +286,7 @@ def epoch_stats(st: EpochState, true_v, true_r) -> dict:
                  match_precision=matching_precision(p2.links, st.y_v, true_v, st.y_r, true_r))
     return s
 
-# %% ../nbs/11_trainer.ipynb #c96375ef
+# %% ../nbs/11_trainer.ipynb #c7b68354
 @dataclass
 class Batch:
     "One step's images and labels: x = [x_v; x_c; x_r] (the modalities present), their modality ids and pseudo-labels."
@@ -288,11 +303,12 @@ class Batch:
         zv, zc = (z[:n_v], z[n_v:2 * n_v]) if n_v else (None, None)
         return zv, zc, (z[-len(self.y_r):] if self.y_r is not None else None)
 
-def make_batch(bv, br, y_v, y_r, device='cpu', channels_last: bool = False) -> Batch:
-    "A `Batch` from a visible loader item ((x_v, x_c), idx) and an infrared one (x_r, idx) (either may be None)."
+def make_batch(bv, br, y_v, y_r, device='cpu', channels_last: bool = False, ca_modality: bool = True) -> Batch:
+    "A `Batch` from a visible loader item ((x_v, x_c), idx) and an infrared one (x_r, idx); CA copies count as visible without `ca_modality`."
     xs, mods, b = [], [], {}
     if bv is not None:
-        (xv, xc), iv = bv; xs += [xv, xc]; mods += [Modality.VIS] * len(xv) + [Modality.CA] * len(xc)
+        (xv, xc), iv = bv; xs += [xv, xc]
+        mods += [Modality.VIS] * len(xv) + [Modality.CA if ca_modality else Modality.VIS] * len(xc)
         b.update(y_v=torch.as_tensor(y_v[iv.numpy()], device=device), idx_v=iv)
     if br is not None:
         xr, ir = br; xs.append(xr); mods += [Modality.IR] * len(xr)
@@ -301,16 +317,17 @@ def make_batch(bv, br, y_v, y_r, device='cpu', channels_last: bool = False) -> B
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
     return Batch(x, torch.tensor([int(m) for m in mods], device=device), **b)
 
-# %% ../nbs/11_trainer.ipynb #cb67e78c
+# %% ../nbs/11_trainer.ipynb #2b5c2e62
 def classifier_terms(classifier, optimizer, g: torch.Tensor, modality, terms: dict, alpha: float = 1.0,
-                     reduce_grads=None) -> dict:
-    "M11-M12: with 'cls' live, E steps on alpha*L_cls (07 maal_step); {'cls': L_cls, 'ca': L_ca through the updated E}."
+                     reduce_grads=None, target: str = 'ca') -> dict:
+    "M11-M12: with 'cls' live, E steps on alpha*L_cls (07 maal_step); {'cls': L_cls, 'ca': L_ca (or L_conf) through the updated E}."
     L = {}
     if 'cls' in terms:
-        l_ca, stats = maal_step(classifier, optimizer, g, modality, alpha=alpha, beta=1.0, reduce_grads=reduce_grads)
+        l_ca, stats = maal_step(classifier, optimizer, g, modality, alpha=alpha, beta=1.0, reduce_grads=reduce_grads,
+                                target=target)
         L['cls'] = torch.tensor(stats['loss_cls'])
         if 'ca' in terms: L['ca'] = l_ca
-    elif 'ca' in terms: L['ca'] = maal_ca_loss(classifier, g)
+    elif 'ca' in terms: L['ca'] = maal_ca_loss(classifier, g) if target == 'ca' else maal_confusion_loss(classifier, g)
     return L
 
 def step_losses(out: dict, b: Batch, st: EpochState, cfg: TrainConfig, maal: dict | None = None) -> dict:
@@ -358,7 +375,7 @@ def total_loss(L: dict, terms: dict) -> torch.Tensor:
     "The backbone's loss: sum of weight x term over the live terms ('cls' trains E alone and is left out)."
     return sum(terms[k] * v for k, v in L.items() if k != 'cls')
 
-# %% ../nbs/11_trainer.ipynb #7930ac86
+# %% ../nbs/11_trainer.ipynb #f78d2ca9
 @torch.no_grad()
 def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: float = 0.2, shared_rule: str = 'cross') -> None:
     "M5 on every memory and bank of `st` with the step's descriptors `z` (rows of `b`), gathered over ranks; M15's shared update."
@@ -375,7 +392,7 @@ def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: f
         if zv is not None: p2.bank_v.update(iv, zv, momentum=bank_momentum)
         if zr is not None: p2.bank_r.update(ir, zr, momentum=bank_momentum)
 
-# %% ../nbs/11_trainer.ipynb #cd2a865e
+# %% ../nbs/11_trainer.ipynb #b212907c
 def pk_loaders(views: TrainingViews, st: EpochState, cfg: TrainConfig, rank: int = 0, pin_memory: bool = False) -> dict:
     "{'v', 'r'} -> DataLoader of cfg.iters P x K batches over the epoch's pseudo-labels (None for a skipped modality)."
     out = {}
@@ -407,7 +424,7 @@ def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dic
                                height=cfg.img_h, width=cfg.img_w, batch_size=cfg.extract_batch, device=device,
                                flip=cfg.eval_flip) for mode in (modes or cfg.modes)}
 
-# %% ../nbs/11_trainer.ipynb #1d1366a4
+# %% ../nbs/11_trainer.ipynb #c7b2c0f8
 class Callback:
     "Base class: override any of the five events; `order` sorts the callbacks (lower first)."
     order = 50
@@ -447,7 +464,7 @@ class Checkpoint(Callback):
     order = 20
     def after_epoch(self, tr): tr.save()
 
-# %% ../nbs/11_trainer.ipynb #fed9e33e
+# %% ../nbs/11_trainer.ipynb #326a1961
 class LogWriter(Callback):
     "log.csv, log.json and curves.png after every epoch, one log line per epoch; results.json and the table at the end."
     order = 30
@@ -504,7 +521,7 @@ class DumpState(Callback):
              'memories': tr.state_dict()['memories'], 'model': {k: v.clone() for k, v in tr.model.state_dict().items()}}
         save_checkpoint(d, tr.out/f'rank{tr.rank}_state.pt')
 
-# %% ../nbs/11_trainer.ipynb #ac5f6cda
+# %% ../nbs/11_trainer.ipynb #151f3785
 STEP_STATS = ('mc_spread',)   # per-step numbers that are not losses: the channel maps' spread across the batch (M9)
 
 def epoch_row(cfg: TrainConfig, epoch: int, losses: dict, stats: dict, seconds: float, img_per_s: float) -> dict:
@@ -518,13 +535,13 @@ def build_models(cfg: TrainConfig, device='cpu') -> tuple:
     seed_everything(cfg.seed)
     model = ReIDViT(**model_kwargs(cfg)).to(device)
     if torch.device(device).type == 'cuda' and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    return model, ModalityClassifier(model.dim, hidden=cfg.maal_hidden).to(device)
+    E = ModalityClassifier(model.dim, hidden=cfg.maal_hidden, n_modalities=3 if cfg.ca_modality else 2)
+    return model, E.to(device)
 
 class Trainer:
     "M20's loop for `cfg`: the stages above once per epoch, side effects in callbacks; records written into `out`."
     def __init__(self, cfg: TrainConfig, out, device=None, log=print, callbacks=(), similarity=cluster_similarity,
                  cache_images: bool = True):
-        check_pretrained(cfg)                    # the paper preset never starts ViT-B from random weights silently
         self.cfg, self.out, self.log, self.similarity = cfg, Path(out), log, similarity
         self.rank, self.world = dist_info()
         if device is None: device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
@@ -532,6 +549,7 @@ class Trainer:
         if self.rank == 0: self.out.mkdir(parents=True, exist_ok=True)
         self.data_report = {}
         self.root, vis, ir = prepare_data(cfg, self.out, report=self.data_report)
+        check_pretrained(cfg)                    # the paper preset never starts ViT-B from random weights silently
         self.views = training_views(cfg, vis, ir, cache=cache_images)
         self.model, self.classifier = build_models(cfg, self.device)   # seeded: generating the data first changes nothing
         if self.rank == 0 and self.model.load_report is not None: log(f"pretrained: {self.model.load_report.summary()}")
@@ -557,7 +575,7 @@ class Trainer:
         "BN statistics of a never-trained model from the training mix (`calibrate_bn`); the number of passes."
         return calibrate_bn(self.model, self.views, self.cfg.batch_size, self.cfg.seed, self.device, self.amp_dtype)
 
-# %% ../nbs/11_trainer.ipynb #5dd31127
+# %% ../nbs/11_trainer.ipynb #342c954a
 @patch
 def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     "extract -> clustering view -> pseudo-labels -> memories; in phase 2 -> links -> shared memories, groups, banks."
@@ -566,8 +584,12 @@ def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     broadcast_buffers(self.model)                   # DDP leaves each rank its own BN statistics after the last step
     z_v, z_c, z_r = extract_views(self.model, v, c, dev, self.amp_dtype)
     f_v, f_r = clustering_view(z_v, v.cam_v, c.cam_norm), clustering_view(z_r, v.cam_r, c.cam_norm)
-    y_v, y_r = pseudo_labels(f_v, clusterer(c)), pseudo_labels(f_r, clusterer(c))
-    mems = modality_memories(z_v, z_c, z_r, y_v, y_r, temp=c.temp, momentum=c.mem_momentum, hard=c.hard)
+    if c.supervised:                                                      # the bound: no clustering, the truth
+        y_v, y_r = true_labels(v.true_v, v.true_r)
+        mems = supervised_memories(z_v, z_c, z_r, y_v, y_r, temp=c.temp, momentum=c.mem_momentum, hard=c.hard)
+    else:
+        y_v, y_r = pseudo_labels(f_v, clusterer(c)), pseudo_labels(f_r, clusterer(c))
+        mems = modality_memories(z_v, z_c, z_r, y_v, y_r, c.temp, c.mem_momentum, c.hard, c.ca_modality)
     st = EpochState(epoch, live_terms(c, epoch), y_v, y_r, {k: None if m is None else m.to(dev) for k, m in mems.items()})
     if phase(c, epoch) == 2 and any(k in st.terms for k in ('vra', 'vrnl', 'um')):
         if mems['v'] is not None and mems['r'] is not None:
@@ -580,15 +602,16 @@ def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     st.stats = epoch_stats(st, v.true_v, v.true_r)
     return st
 
-# %% ../nbs/11_trainer.ipynb #547b2401
+# %% ../nbs/11_trainer.ipynb #cbd1939a
 @patch
 def train_step(self: Trainer, st: EpochState, bv, br) -> dict:
     "One iteration: forward [x_v; x_c; x_r], E's step, the loss terms, the backbone's step, the momentum updates."
     c = self.cfg
-    b = make_batch(bv, br, st.y_v, st.y_r, self.device, self.cuda and c.channels_last)
+    b = make_batch(bv, br, st.y_v, st.y_r, self.device, self.cuda and c.channels_last, c.ca_modality)
     with autocast(self.amp_dtype, self.device): out = self.net(b.x)
     out = {k: (v.float() if v is not None else None) for k, v in out.items()}
-    maal = classifier_terms(self.classifier, self.opt_E, out['g'], b.modality, st.terms, c.alpha, all_reduce_grads)
+    maal = classifier_terms(self.classifier, self.opt_E, out['g'], b.modality, st.terms, c.alpha, all_reduce_grads,
+                            target='ca' if c.ca_modality else 'confusion')
     L = step_losses(out, b, st, c, maal)
     total = total_loss(L, st.terms)
     self.opt.zero_grad(set_to_none=True)
@@ -614,7 +637,7 @@ def train_epoch(self: Trainer, st: EpochState) -> tuple:
         self.fire('after_step')
     return {k: v / self.cfg.iters for k, v in sums.items()}, n_img * self.world / max(time.time() - t, 1e-9)
 
-# %% ../nbs/11_trainer.ipynb #b57a55a6
+# %% ../nbs/11_trainer.ipynb #71847754
 @patch
 def evaluate(self: Trainer, modes=None) -> dict:
     "The test protocol on the current model (rank 0; the other ranks get {} and wait)."
@@ -654,7 +677,7 @@ def load(self: Trainer, path=None) -> int:
     self.epoch, self.history, self.epoch0 = int(ck['epoch']), json.loads(ck['history']), json.loads(ck['epoch0'])
     return self.epoch
 
-# %% ../nbs/11_trainer.ipynb #bc68896b
+# %% ../nbs/11_trainer.ipynb #cffefb1b
 @patch
 def fit(self: Trainer, resume: bool = False) -> dict:
     "Train to cfg.epochs (from the checkpoint when `resume`): per epoch extract -> cluster -> memories -> match -> train -> evaluate -> save."
