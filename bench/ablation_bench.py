@@ -1,44 +1,64 @@
-"""Table 3 of the paper on the synthetic set: untrained, phase 1 only, the full method, and the full method with each of
-PA-CBAM, VRA, VRNL, UM removed; Rank-1 / mAP / mINP (SYSU-style all-search and indoor), mean +- std over seeds.
+"""Table 3 of the paper, additive, on the synthetic set; plus the leave-one-out rows, METHOD revision 1, CA as mere
+augmentation (the paper's headline claim) and the supervised bound. Writes bench/results/table3.json.
 
-A measurement, not a test. Phase 1 (epochs 1 .. phase2_start-1) is the same computation for `full`, `no_vra`,
-`no_vrnl`, `no_um`, `no_phase2_terms` and `phase1_only` (their switches act in phase 2 only), so per seed it runs once and each of these
-variants continues from its checkpoint (`Trainer.fit(resume=True)` with the variant's config: the same numbers as a run
-from scratch, since resuming is exact). `no_pacbam` changes the model and runs from scratch; `untrained` is the epoch-0
-evaluation that every run makes. `no_phase2_terms` is the control for the schedule: phase 2's learning rate with none of
-VRA, VRNL, UM, so `full` against it measures the three modules, not the learning-rate drop; with `lr_phase2=1` (the
-synthetic preset) it is the same computation as `phase1_only` and is left out unless named in --only.
+Rows (each over `--seeds`, per seed all-search and indoor-search Rank-1, mAP, mINP):
 
-    python bench/ablation_bench.py                                  # everything, seeds 0 1 2
-    python bench/ablation_bench.py --seeds 0 --set epochs=6 phase2_start=4 iters=20 --out runs/ablation_short
-    python bench/ablation_bench.py --only full phase1_only
-    python bench/ablation_bench.py --only oracle_links              # the bound: VRA links from the true identities
+    untrained   the epoch-0 evaluation every run makes (BN statistics recomputed, no gradient step)
+    baseline    L_base only: no PA-CBAM, no MAAL, no phase-2 module
+    +pacbam     baseline + PA-CBAM (M7-M10)          +maal   baseline + MAAL (M11-M12)
+    phase1      baseline + PA-CBAM + MAAL: the paper's phase 1 for the whole schedule
+    +vra, +vrnl, +um, vra+vrnl, full   phase1 with those phase-2 modules from `phase2_start` (full = all three)
+    -vra, -vrnl, -um                   full without one module (leave-one-out)
+    full_rev1   full with every METHOD revision-1 option (config.LEGACY)
+    ca_aug      full with CA as augmentation only (ca_modality=False: no Phi^c, MAAL v/r with the confusion target)
+    supervised  the same backbone, data and schedule trained on the true identities (one memory): the ceiling
+    oracle_links (opt-in) full, with VRA links from the true identities: a bound on what better matching buys
 
-Each variant writes its own folder under --out (results.json, log.csv, curves.png); the summary goes to
-<out>/ablation.json and is printed as a table. Variants that already have results.json are reused (resumable).
+Rows that differ from `phase1` only in phase-2 terms share its phase-1 checkpoint: it runs once per seed and each such
+row continues from it (`Trainer.fit(resume=True)` with the row's config), which gives the same numbers as a run from
+scratch because resuming is exact and phase 1 does not read the phase-2 switches. The others train from scratch.
+
+    python bench/ablation_bench.py --preset evidence                  # every row, seeds 0 1 2 -> bench/results/table3.json
+    python bench/ablation_bench.py --preset synthetic --out runs/ablation_demo --json runs/ablation_demo/table3.json
+    python bench/ablation_bench.py --only full phase1 --seeds 0       # a subset (merged into an existing JSON)
+    python bench/ablation_bench.py --tiny --out /tmp/abl --json /tmp/abl/t3.json   # seconds: proves the script runs
+
+Each run writes its own folder under --out (results.json, log.csv, curves.png); finished runs are reused (resumable).
+A measurement, not a test: nothing here picks a checkpoint, every row reports its last epoch.
 """
-import argparse, json, shutil, time
+import argparse, json, os, platform, shutil, time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
 import torch
-from usl_vireid_nb.config import apply_overrides, synthetic
+
+from usl_vireid_nb.config import LEGACY, apply_overrides, evidence, overrides_of, synthetic, tiny
+
+PRESETS = {'synthetic': synthetic, 'evidence': evidence}
+from usl_vireid_nb.runtime import cpu_flags
 from usl_vireid_nb.trainer import Trainer, prepare_data
 from usl_vireid_nb.vra import cluster_similarity, majority_identity
 
-# variant -> overrides of the base config; SHARED variants branch off the common phase-1 checkpoint
-VARIANTS = {
-    'phase1_only': lambda c: {'phase2_start': c.epochs + 1},
-    'full': lambda c: {},
-    'no_pacbam': lambda c: {'use_pacbam': False},
-    'no_vra': lambda c: {'use_vra': False},
-    'no_vrnl': lambda c: {'use_vrnl': False},
-    'no_um': lambda c: {'use_um': False},
-    'no_phase2_terms': lambda c: {'use_vra': False, 'use_vrnl': False, 'use_um': False},  # phase 2's lr, no VRA/VRNL/UM
-    'oracle_links': lambda c: {},   # full, but VRA links from the true identities (a bound, opt-in: --only oracle_links)
+NO_PHASE2 = dict(use_vra=False, use_vrnl=False, use_um=False)
+ROWS = {   # row -> (overrides of the preset, shares the phase-1 checkpoint)
+    'baseline': ({**NO_PHASE2, 'use_pacbam': False, 'use_maal': False}, False),
+    '+pacbam': ({**NO_PHASE2, 'use_maal': False}, False),
+    '+maal': ({**NO_PHASE2, 'use_pacbam': False}, False),
+    'phase1': (NO_PHASE2, True),
+    '+vra': ({'use_vrnl': False, 'use_um': False}, True),
+    '+vrnl': ({'use_vra': False, 'use_um': False}, True),
+    '+um': ({'use_vra': False, 'use_vrnl': False}, True),
+    'vra+vrnl': ({'use_um': False}, True),
+    'full': ({}, True),
+    '-vra': ({'use_vra': False}, True),
+    '-vrnl': ({'use_vrnl': False}, True),
+    '-um': ({'use_um': False}, True),
+    'full_rev1': (dict(LEGACY), False),
+    'ca_aug': ({'ca_modality': False}, False),
+    'supervised': ({'supervised': True}, False),
+    'oracle_links': ({}, True),
 }
-SHARED = ('phase1_only', 'full', 'no_vra', 'no_vrnl', 'no_um', 'no_phase2_terms', 'oracle_links')
 OPT_IN = ('oracle_links',)
 METRICS = ('Rank-1', 'mAP', 'mINP')
 
@@ -46,86 +66,106 @@ METRICS = ('Rank-1', 'mAP', 'mINP')
 def quiet(*_): pass
 
 
-def run_variant(cfg, folder, start=None) -> dict:
-    "results.json of `cfg` in `folder`, continuing from the checkpoint file `start` when given (reused if present)."
-    folder = Path(folder)
-    if (folder/'results.json').is_file(): return json.loads((folder/'results.json').read_text())
-    if start is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(start, folder/'checkpoint.pt')
-    t = time.time()
-    sim = cluster_similarity
-    if folder.name.startswith('oracle_links'):
-        _, vis, ir = prepare_data(cfg, folder)
-        sim = oracle_similarity(np.array([r.pid for r in vis]), np.array([r.pid for r in ir]))
-    tr = Trainer(cfg, folder, log=quiet, similarity=sim)
-    res = tr.fit(resume=start is not None)
-    print(f"  {folder.name}: {time.time() - t:.0f}s  all-search R1 {res['final']['all']['Rank-1']:.1f} "
-          f"mAP {res['final']['all']['mAP']:.1f}", flush=True)
-    return res
+def machine() -> dict:
+    "What the numbers were measured on."
+    flags = cpu_flags()
+    model = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines()
+                  if l.startswith('model name')), platform.processor()) if Path('/proc/cpuinfo').exists() else platform.processor()
+    return {'cpu': model, 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(), 'torch': torch.__version__,
+            'bf16': bool(flags & {'avx512_bf16', 'amx_bf16'}), 'cuda': torch.cuda.is_available(),
+            'loadavg_start': os.getloadavg(), 'date': datetime.now(timezone.utc).isoformat(timespec='seconds')}
 
 
 def oracle_similarity(true_v, true_r):
     """A cluster similarity that links clusters by the truth: S[i, j] = 1 where visible cluster i and infrared cluster j
-    have the same majority identity (plus 0.01 x the real similarity to order the rest), so `vra_match` gets the right
-    partners. A diagnostic bound on what better matching could buy, never a method: it reads the labels training must
-    not see. Passed to the trainer as its `similarity` (stage 5 of chapter 11)."""
+    have the same majority identity (plus 0.01 x the real similarity to order the rest). A diagnostic bound on what
+    better matching could buy, never a method: it reads the labels training must not see. Passed to the trainer as its
+    `similarity` (stage 5 of chapter 11)."""
     def truth(f_v, y_v, f_r, y_r):
         mv, mr = majority_identity(np.asarray(y_v), true_v), majority_identity(np.asarray(y_r), true_r)
         return torch.as_tensor((mv[:, None] == mr[None, :]).astype(np.float32)) + 0.01 * cluster_similarity(f_v, y_v, f_r, y_r)
     return truth
 
 
-def main():
+def run(cfg, folder, start=None, oracle=False) -> dict:
+    "results.json of `cfg` trained into `folder` (continuing from the checkpoint file `start` when given; reused if done)."
+    folder = Path(folder)
+    if (folder/'results.json').is_file(): return json.loads((folder/'results.json').read_text())
+    if start is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(start, folder/'checkpoint.pt')
+    sim = cluster_similarity
+    if oracle:
+        _, vis, ir = prepare_data(cfg, folder)
+        sim = oracle_similarity(np.array([r.pid for r in vis]), np.array([r.pid for r in ir]))
+    t = time.time()
+    res = Trainer(cfg, folder, log=quiet, similarity=sim).fit(resume=start is not None)
+    print(f"  {folder.name}: {time.time() - t:.0f}s  all-search R1 {res['final']['all']['Rank-1']:.1f} "
+          f"mAP {res['final']['all']['mAP']:.1f}", flush=True)
+    return res
+
+
+def summary(rows: dict) -> str:
+    "Mean +- std over seeds per row (all-search and indoor-search)."
+    head = f"{'row':<12}" + ''.join(f"{m + ' ' + k:>16}" for m in ('all', 'indoor') for k in METRICS) + '  seeds'
+    lines = [head]
+    for name, row in rows.items():
+        runs = list(row['per_seed'].values())
+        cells = [f"{np.mean([r[m][k] for r in runs]):7.2f} ±{np.std([r[m][k] for r in runs]):5.2f}"
+                 for m in ('all', 'indoor') for k in METRICS]
+        lines.append(f"{name:<12}" + ''.join(f"{c:>16}" for c in cells) + f"  {len(runs)}")
+    return '\n'.join(lines)
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--preset', default='evidence', choices=list(PRESETS))
     ap.add_argument('--seeds', type=int, nargs='*', default=[0, 1, 2])
-    ap.add_argument('--only', nargs='*', default=None, choices=list(VARIANTS),
-                    help='variants to run (default: all; no_phase2_terms only when lr_phase2 != 1, else it is phase1_only)')
+    ap.add_argument('--only', nargs='*', default=None, choices=list(ROWS) + ['untrained'])
     ap.add_argument('--set', nargs='*', default=[], help='config overrides key=value for every run')
-    ap.add_argument('--out', default='runs/ablation')
-    ap.add_argument('--data_root', default=None, help='an existing synthetic set (default: <out>/data/synthetic)')
-    a = ap.parse_args()
+    ap.add_argument('--out', default='runs/table3', help='run folders')
+    ap.add_argument('--json', default='bench/results/table3.json', help='the table (merged with what is there)')
+    ap.add_argument('--tiny', action='store_true', help="chapter 10a's tiny() run for every row: proves the script works")
+    a = ap.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    base = apply_overrides(synthetic(progress=False), a.set)
-    base = apply_overrides(base, {'data_root': a.data_root or str(out/'data'/'synthetic')})
-    if a.only is None: a.only = [v for v in VARIANTS if v not in OPT_IN and (v != 'no_phase2_terms' or base.lr_phase2 != 1.0)]
-    summary = {'settings': {'seeds': a.seeds, 'overrides': a.set, 'base': base.short()}, 'runs': {}}
-    old = json.loads((out/'ablation.json').read_text()) if (out/'ablation.json').is_file() else {}
-    if old.get('settings') == summary['settings']:       # same experiment: keep the variants this call does not run
-        summary['runs'] = {k: v for k, v in old['runs'].items() if k not in a.only}
-        summary['runs'].pop('untrained', None)
+    base = PRESETS[a.preset]()
+    if a.tiny: base = apply_overrides(base, overrides_of(tiny(epochs=2, eval_every=2), synthetic()))
+    base = apply_overrides(apply_overrides(base, a.set), {'progress': False, 'data_root': str(out/'data')})
+    names = a.only or [r for r in ROWS if r not in OPT_IN]
+    path = Path(a.json)
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    same = table.get('preset') == a.preset and table.get('overrides') == a.set and table.get('tiny') == a.tiny
+    table = {'preset': a.preset, 'overrides': a.set, 'tiny': a.tiny, 'config': json.loads(base.to_json()),
+             'machine': machine(), 'rows': table.get('rows', {}) if same else {}, 'command': 'python bench/ablation_bench.py '
+             + ' '.join(argv if argv is not None else __import__('sys').argv[1:])}
     t0 = time.time()
     for seed in a.seeds:
         print(f"seed {seed}", flush=True)
         cfg = apply_overrides(base, {'seed': seed})
         start = None
-        if any(v in SHARED for v in a.only) and cfg.phase2_start > 1:
+        if any(ROWS[n][1] for n in names if n in ROWS) and cfg.phase2_start > 1:
             p1 = apply_overrides(cfg, {'epochs': min(cfg.phase2_start - 1, cfg.epochs)})
-            run_variant(p1, out/f'phase1_s{seed}')
-            start = out/f'phase1_s{seed}'/'checkpoint.pt'
-        for name in a.only:
-            vcfg = apply_overrides(cfg, VARIANTS[name](cfg))
-            res = run_variant(vcfg, out/f'{name}_s{seed}', start if name in SHARED else None)
-            if 'untrained' not in summary['runs'] or len(summary['runs']['untrained']) <= a.seeds.index(seed):
-                summary['runs'].setdefault('untrained', []).append(res['untrained'])
-            summary['runs'].setdefault(name, []).append(res['final'])
-            summary['seconds'] = time.time() - t0
-            (out/'ablation.json').write_text(json.dumps(summary, indent=1))
-    print(table(summary))
-    print(f"total {time.time() - t0:.0f}s")
-
-
-def table(summary) -> str:
-    "Mean +- std over seeds per variant (rows) and mode x metric (columns)."
-    modes = ['all', 'indoor']
-    lines = [f"{'variant':<13}" + ''.join(f"{m + ' ' + k:>15}" for m in modes for k in METRICS) + '  n']
-    order = ['untrained'] + [v for v in VARIANTS if v in summary['runs']]
-    for name in order:
-        runs = summary['runs'][name]
-        cells = [f"{np.mean([r[m][k] for r in runs]):8.2f}±{np.std([r[m][k] for r in runs]):4.1f}"
-                 for m in modes for k in METRICS]
-        lines.append(f"{name:<13}" + ''.join(f"{c:>15}" for c in cells) + f"  {len(runs)}")
-    return '\n'.join(lines)
+            r1 = run(p1, out/f'phase1-ckpt_s{seed}')
+            start = out/f'phase1-ckpt_s{seed}'/'checkpoint.pt'
+            unt = table['rows'].setdefault('untrained', {'overrides': {}, 'per_seed': {}})   # the method's model at epoch 0
+            unt['per_seed'][str(seed)] = {m: r1['untrained'][m] for m in r1['untrained']}
+        for name in names:
+            if name == 'untrained': continue
+            ov, shared = ROWS[name]
+            res = run(apply_overrides(cfg, ov), out/f'{name}_s{seed}', start if shared else None, oracle=name == 'oracle_links')
+            row = table['rows'].setdefault(name, {'overrides': ov, 'per_seed': {}})
+            row['per_seed'][str(seed)] = {m: res['final'][m] for m in res['final']}
+            if start is None and str(seed) not in table['rows'].get('untrained', {}).get('per_seed', {}):
+                unt = table['rows'].setdefault('untrained', {'overrides': {}, 'per_seed': {}})
+                unt['per_seed'][str(seed)] = {m: res['untrained'][m] for m in res['untrained']}
+            table['seconds'] = time.time() - t0
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(table, indent=1))
+    order = ['untrained'] + [r for r in ROWS if r in table['rows']]
+    table['rows'] = {k: table['rows'][k] for k in order if k in table['rows']}
+    path.write_text(json.dumps(table, indent=1))
+    print(summary(table['rows']))
+    print(f"total {time.time() - t0:.0f}s -> {path}")
 
 
 if __name__ == '__main__':
