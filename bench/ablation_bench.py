@@ -26,8 +26,7 @@ scratch because resuming is exact and phase 1 does not read the phase-2 switches
 Each run writes its own folder under --out (results.json, log.csv, curves.png); finished runs are reused (resumable).
 A measurement, not a test: nothing here picks a checkpoint, every row reports its last epoch.
 """
-import argparse, json, os, platform, shutil, time
-from datetime import datetime, timezone
+import argparse, json, shutil, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ import torch
 from usl_vireid_nb.config import LEGACY, apply_overrides, evidence, overrides_of, synthetic, tiny
 
 PRESETS = {'synthetic': synthetic, 'evidence': evidence}
-from usl_vireid_nb.runtime import cpu_flags
+from _machine import machine
 from usl_vireid_nb.trainer import Trainer, prepare_data
 from usl_vireid_nb.vra import cluster_similarity, majority_identity
 
@@ -64,16 +63,6 @@ METRICS = ('Rank-1', 'mAP', 'mINP')
 
 
 def quiet(*_): pass
-
-
-def machine() -> dict:
-    "What the numbers were measured on."
-    flags = cpu_flags()
-    model = next((l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines()
-                  if l.startswith('model name')), platform.processor()) if Path('/proc/cpuinfo').exists() else platform.processor()
-    return {'cpu': model, 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(), 'torch': torch.__version__,
-            'bf16': bool(flags & {'avx512_bf16', 'amx_bf16'}), 'cuda': torch.cuda.is_available(),
-            'loadavg_start': os.getloadavg(), 'date': datetime.now(timezone.utc).isoformat(timespec='seconds')}
 
 
 def oracle_similarity(true_v, true_r):
@@ -137,7 +126,7 @@ def main(argv=None):
     same = table.get('preset') == a.preset and table.get('overrides') == a.set and table.get('tiny') == a.tiny
     table = {'preset': a.preset, 'overrides': a.set, 'tiny': a.tiny, 'config': json.loads(base.to_json()),
              'machine': machine(), 'rows': table.get('rows', {}) if same else {}, 'command': 'python bench/ablation_bench.py '
-             + ' '.join(argv if argv is not None else __import__('sys').argv[1:])}
+             + ' '.join(argv if argv is not None else sys.argv[1:])}
     t0 = time.time()
     for seed in a.seeds:
         print(f"seed {seed}", flush=True)
