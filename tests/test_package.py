@@ -4,7 +4,7 @@ from pathlib import Path
 from conftest import ROOT, chapters
 
 MODULES = ['data', 'synthetic', 'augment', 'metrics', 'cluster', 'memory', 'pacbam', 'backbone', 'maal', 'vra', 'vrnl', 'um',
-           'config', 'runtime', 'trainer', 'diagnostics', 'figures', 'analysis', 'train']
+           'config', 'runtime', 'trainer', 'diagnostics', 'figures', 'analysis', 'results', 'train']
 
 def _chapter_key(stem):
     "Sort key (number, letter) of a chapter notebook's stem: '00_data' -> (0, ''), '00a_synthetic' -> (0, 'a'), '10b_x' -> (10, 'b')."
@@ -91,3 +91,10 @@ def test_readme_names_exist():
     from usl_vireid_nb.config import TrainConfig
     found |= {f.name for f in fields(TrainConfig)}
     assert names and not names - found, f'README promises names that do not exist: {sorted(names - found)}'
+
+def test_readme_results_match_the_json():
+    "The README's measured table is exactly what chapter 12c renders from bench/results/*.json now (run tools/make_readme.py)."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('make_readme', ROOT/'tools'/'make_readme.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    assert (ROOT/'README.md').read_text() == mod.readme_text(ROOT), 'README.md is stale: run python tools/make_readme.py'

@@ -1,11 +1,26 @@
 """Write README.md from nbs/index.ipynb (Quarto, which `nbdev_readme` needs, cannot be installed offline here).
 
-Markdown cells are copied as they are; code cells (none are exported from the index) are dropped."""
+Markdown cells are copied as they are; code cells (none are exported from the index) are dropped. After the marker line
+`<!-- measured: ... -->` the table of measured results is inserted, rendered from bench/results/*.json by chapter 12c's
+`measured_table` (never typed by hand)."""
 import json
 from pathlib import Path
 
-root = Path(__file__).resolve().parents[1]
-cells = json.loads((root/'nbs'/'index.ipynb').read_text())['cells']
-md = [''.join(c['source']).strip() for c in cells if c['cell_type'] == 'markdown']
-(root/'README.md').write_text('<!-- written from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file -->\n\n'
-                              + '\n\n'.join(md) + '\n')
+from usl_vireid_nb.results import measured_table
+
+MARKER = '<!-- measured:'
+
+def readme_text(root: Path) -> str:
+    "The README's text for the checkout at `root`."
+    cells = json.loads((root/'nbs'/'index.ipynb').read_text())['cells']
+    md = [''.join(c['source']).strip() for c in cells if c['cell_type'] == 'markdown']
+    lines = []
+    for line in '\n\n'.join(md).split('\n'):
+        lines.append(line)
+        if line.startswith(MARKER): lines += ['', measured_table(root/'bench'/'results')]
+    return ('<!-- written from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file -->\n\n'
+            + '\n'.join(lines) + '\n')
+
+if __name__ == '__main__':
+    root = Path(__file__).resolve().parents[1]
+    (root/'README.md').write_text(readme_text(root))
