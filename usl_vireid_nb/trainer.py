@@ -91,7 +91,7 @@ def ca_extract_transform(height: int, width: int):
     return T.Compose([T.Resize((height, width), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(), ChannelCopy(),
                       T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
-# %% ../nbs/11_trainer.ipynb #bf3ef929
+# %% ../nbs/11_trainer.ipynb #4b44b2ed
 class ImageView(torch.utils.data.Dataset):
     "Images of an `ImageDataset` through `transform`, items (img, index); decoded images kept in `cache` (a dict) if given."
     def __init__(self, ds, transform, cache=None): self.ds, self.transform, self.cache = ds, transform, cache
@@ -126,7 +126,7 @@ def training_views(cfg: TrainConfig, vis: list, ir: list, cache: bool = True) ->
         extract_r=ImageView(ds_r, test_transform(H, W), cr),
         true_v=np.asarray(ds_v.pids), true_r=np.asarray(ds_r.pids), cam_v=np.asarray(ds_v.camids), cam_r=np.asarray(ds_r.camids))
 
-# %% ../nbs/11_trainer.ipynb #dd59827c
+# %% ../nbs/11_trainer.ipynb #fcd9e320
 @torch.no_grad()
 def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         dataset,                  # items (x, index), or ((x1, x2), index) with `two`
@@ -162,12 +162,12 @@ def extract_views(model, views: TrainingViews, cfg: TrainConfig, device='cpu', d
     z_v, z_c = extract_descriptors(model, views.extract_v, two=True, **kw)
     return z_v, z_c, extract_descriptors(model, views.extract_r, **kw)
 
-# %% ../nbs/11_trainer.ipynb #67848cc5
+# %% ../nbs/11_trainer.ipynb #081f32ad
 def clustering_view(z: torch.Tensor, camids, cam_norm: bool) -> torch.Tensor:
     "The descriptors clustering and matching see: `z` (N, D), or camera-centred `z` with `cam_norm`."
     return camera_centred(z, camids) if cam_norm else z
 
-# %% ../nbs/11_trainer.ipynb #c5dbd63e
+# %% ../nbs/11_trainer.ipynb #cd3284ca
 def clusterer(cfg: TrainConfig):
     "The run's M3: `cluster.cluster` with its eps, min_samples, k1, k2."
     return partial(cluster, eps=cfg.eps, min_samples=cfg.min_samples, k1=cfg.k1, k2=cfg.k2)
@@ -177,7 +177,7 @@ def pseudo_labels(f: torch.Tensor, cluster_fn=cluster) -> np.ndarray:
     rank, _ = dist_info()
     return broadcast_array(cluster_fn(f.cpu().numpy()) if rank == 0 else None, len(f))
 
-# %% ../nbs/11_trainer.ipynb #a28ec047
+# %% ../nbs/11_trainer.ipynb #b32aab3f
 def local_clusterer(cfg: TrainConfig):
     "M3 for one camera's descriptors: the run's eps and min_samples, k1 and k2 clipped to the camera's size."
     def run(f: np.ndarray) -> np.ndarray:
@@ -198,7 +198,7 @@ def local_labels(f: torch.Tensor, camids, cluster_fn) -> torch.Tensor | None:
     lab = local_clusters(f.cpu(), np.asarray(camids), cluster_fn).numpy() if rank == 0 else None
     return torch.from_numpy(broadcast_array(lab, len(f)))
 
-# %% ../nbs/11_trainer.ipynb #00936657
+# %% ../nbs/11_trainer.ipynb #f10cab27
 def modality_memories(z_v, z_c, z_r, y_v, y_r,   # descriptors (N, D) and pseudo-labels (N,) of v, c (= v's labels), r
                       temp: float = 0.05, momentum: float = 0.2, hard: bool = False, ca_modality: bool = True) -> dict:
     "{'v', 'c', 'r'} -> ClusterMemory (M4-M6), None for a modality with no cluster; without `ca_modality`, 'c' is Phi^v itself."
@@ -220,7 +220,7 @@ def true_labels(true_v, true_r) -> tuple:
     ids = np.unique(np.concatenate([true_v, true_r]))
     return np.searchsorted(ids, true_v).astype(np.int64), np.searchsorted(ids, true_r).astype(np.int64)
 
-# %% ../nbs/11_trainer.ipynb #5481f330
+# %% ../nbs/11_trainer.ipynb #3a242a7c
 def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) and the pseudo-labels of v and r
                       mu: int = 3, min_sim: float | None = None, pass2: str = 'tokenmatcher',
                       similarity=cluster_similarity,  # (f_v, y_v, f_r, y_r) -> S (Kv, Kr)
@@ -229,7 +229,7 @@ def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) a
     S = similarity(f_v, torch.as_tensor(y_v), f_r, torch.as_tensor(y_r))
     return broadcast_object(vra_match(S.cpu(), mu=mu, min_sim=min_sim, pass2=pass2, return_pass=True))
 
-# %% ../nbs/11_trainer.ipynb #9354002c
+# %% ../nbs/11_trainer.ipynb #24d83fce
 @dataclass
 class Phase2State:
     "What phase 2 adds to an epoch: links and what is built from them."
@@ -261,7 +261,7 @@ def phase2_state(z_v, y_v, z_r, y_r, links, passes, cam_v, cam_r, cfg: TrainConf
                        sv.to(device), sr.to(device), gv.to(device), gr.to(device),
                        InstanceBank(z_v, y_v, cam_v).to(device), InstanceBank(z_r, y_r, cam_r).to(device), to(local_v), to(local_r))
 
-# %% ../nbs/11_trainer.ipynb #cad33905
+# %% ../nbs/11_trainer.ipynb #066ea7cf
 @dataclass
 class EpochState:
     "The state of one epoch, built by `Trainer.prepare_epoch` from the stages above."
@@ -286,7 +286,7 @@ def epoch_stats(st: EpochState, true_v, true_r) -> dict:
                  match_precision=matching_precision(p2.links, st.y_v, true_v, st.y_r, true_r))
     return s
 
-# %% ../nbs/11_trainer.ipynb #c7b68354
+# %% ../nbs/11_trainer.ipynb #4116812b
 @dataclass
 class Batch:
     "One step's images and labels: x = [x_v; x_c; x_r] (the modalities present), their modality ids and pseudo-labels."
@@ -317,7 +317,7 @@ def make_batch(bv, br, y_v, y_r, device='cpu', channels_last: bool = False, ca_m
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
     return Batch(x, torch.tensor([int(m) for m in mods], device=device), **b)
 
-# %% ../nbs/11_trainer.ipynb #2b5c2e62
+# %% ../nbs/11_trainer.ipynb #dafbb719
 def classifier_terms(classifier, optimizer, g: torch.Tensor, modality, terms: dict, alpha: float = 1.0,
                      reduce_grads=None, target: str = 'ca') -> dict:
     "M11-M12: with 'cls' live, E steps on alpha*L_cls (07 maal_step); {'cls': L_cls, 'ca': L_ca (or L_conf) through the updated E}."
@@ -375,7 +375,7 @@ def total_loss(L: dict, terms: dict) -> torch.Tensor:
     "The backbone's loss: sum of weight x term over the live terms ('cls' trains E alone and is left out)."
     return sum(terms[k] * v for k, v in L.items() if k != 'cls')
 
-# %% ../nbs/11_trainer.ipynb #f78d2ca9
+# %% ../nbs/11_trainer.ipynb #36ea76d0
 @torch.no_grad()
 def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: float = 0.2, shared_rule: str = 'cross') -> None:
     "M5 on every memory and bank of `st` with the step's descriptors `z` (rows of `b`), gathered over ranks; M15's shared update."
@@ -392,7 +392,7 @@ def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: f
         if zv is not None: p2.bank_v.update(iv, zv, momentum=bank_momentum)
         if zr is not None: p2.bank_r.update(ir, zr, momentum=bank_momentum)
 
-# %% ../nbs/11_trainer.ipynb #b212907c
+# %% ../nbs/11_trainer.ipynb #79973142
 def pk_loaders(views: TrainingViews, st: EpochState, cfg: TrainConfig, rank: int = 0, pin_memory: bool = False) -> dict:
     "{'v', 'r'} -> DataLoader of cfg.iters P x K batches over the epoch's pseudo-labels (None for a skipped modality)."
     out = {}
@@ -424,7 +424,7 @@ def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dic
                                height=cfg.img_h, width=cfg.img_w, batch_size=cfg.extract_batch, device=device,
                                flip=cfg.eval_flip) for mode in (modes or cfg.modes)}
 
-# %% ../nbs/11_trainer.ipynb #c7b2c0f8
+# %% ../nbs/11_trainer.ipynb #52af0bb6
 class Callback:
     "Base class: override any of the five events; `order` sorts the callbacks (lower first)."
     order = 50
@@ -464,7 +464,7 @@ class Checkpoint(Callback):
     order = 20
     def after_epoch(self, tr): tr.save()
 
-# %% ../nbs/11_trainer.ipynb #326a1961
+# %% ../nbs/11_trainer.ipynb #25fe1b93
 class LogWriter(Callback):
     "log.csv, log.json and curves.png after every epoch, one log line per epoch; results.json and the table at the end."
     order = 30
@@ -521,7 +521,7 @@ class DumpState(Callback):
              'memories': tr.state_dict()['memories'], 'model': {k: v.clone() for k, v in tr.model.state_dict().items()}}
         save_checkpoint(d, tr.out/f'rank{tr.rank}_state.pt')
 
-# %% ../nbs/11_trainer.ipynb #151f3785
+# %% ../nbs/11_trainer.ipynb #29b57f32
 STEP_STATS = ('mc_spread',)   # per-step numbers that are not losses: the channel maps' spread across the batch (M9)
 
 def epoch_row(cfg: TrainConfig, epoch: int, losses: dict, stats: dict, seconds: float, img_per_s: float) -> dict:
@@ -575,7 +575,7 @@ class Trainer:
         "BN statistics of a never-trained model from the training mix (`calibrate_bn`); the number of passes."
         return calibrate_bn(self.model, self.views, self.cfg.batch_size, self.cfg.seed, self.device, self.amp_dtype)
 
-# %% ../nbs/11_trainer.ipynb #342c954a
+# %% ../nbs/11_trainer.ipynb #f07e0fd7
 @patch
 def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     "extract -> clustering view -> pseudo-labels -> memories; in phase 2 -> links -> shared memories, groups, banks."
@@ -602,7 +602,7 @@ def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     st.stats = epoch_stats(st, v.true_v, v.true_r)
     return st
 
-# %% ../nbs/11_trainer.ipynb #cbd1939a
+# %% ../nbs/11_trainer.ipynb #fec9c960
 @patch
 def train_step(self: Trainer, st: EpochState, bv, br) -> dict:
     "One iteration: forward [x_v; x_c; x_r], E's step, the loss terms, the backbone's step, the momentum updates."
@@ -637,7 +637,7 @@ def train_epoch(self: Trainer, st: EpochState) -> tuple:
         self.fire('after_step')
     return {k: v / self.cfg.iters for k, v in sums.items()}, n_img * self.world / max(time.time() - t, 1e-9)
 
-# %% ../nbs/11_trainer.ipynb #71847754
+# %% ../nbs/11_trainer.ipynb #b47aec00
 @patch
 def evaluate(self: Trainer, modes=None) -> dict:
     "The test protocol on the current model (rank 0; the other ranks get {} and wait)."
@@ -677,7 +677,7 @@ def load(self: Trainer, path=None) -> int:
     self.epoch, self.history, self.epoch0 = int(ck['epoch']), json.loads(ck['history']), json.loads(ck['epoch0'])
     return self.epoch
 
-# %% ../nbs/11_trainer.ipynb #cffefb1b
+# %% ../nbs/11_trainer.ipynb #c1c759d9
 @patch
 def fit(self: Trainer, resume: bool = False) -> dict:
     "Train to cfg.epochs (from the checkpoint when `resume`): per epoch extract -> cluster -> memories -> match -> train -> evaluate -> save."
