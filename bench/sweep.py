@@ -1,4 +1,5 @@
-"""The paper's Figure 6: hyper-parameter sweeps over alpha/beta (MAAL), delta1/delta2 (UM), mu (VRA) and lambda (PA-CBAM).
+"""The paper's Figure 6: hyper-parameter sweeps over alpha/beta (MAAL), delta1/delta2 (UM), mu (VRA), lambda (PA-CBAM)
+and the phase-2 weights alpha1 (VRA), alpha2 (VRNL), alpha3 (UM).
 
 One training run per setting, each through chapter 11's `Trainer` with the setting as config overrides on a preset
 (the others stay at the preset's values). Results go to <out>/sweep.json after every run (a re-run skips settings whose
@@ -22,6 +23,10 @@ GRID = {
     'delta1/delta2': [dict(delta1=d, delta2=round(1 - d, 2)) for d in (0.3, 0.4, 0.5, 0.6, 0.7)],
     'mu': [dict(mu=m) for m in (1, 2, 3, 4, 5)],
     'lambda': [dict(lam=l) for l in (0.001, 0.01, 0.1, 1.0, 10.0)],
+    # the phase-2 weights (M20; implementation section 0.4 / 0.5 / 0.03, hyper-parameter section 0.5 / 0.5 / 0.1)
+    'alpha1': [dict(alpha1=a) for a in (0.1, 0.2, 0.4, 0.5, 0.8)],
+    'alpha2': [dict(alpha2=a) for a in (0.1, 0.25, 0.5, 0.75, 1.0)],
+    'alpha3': [dict(alpha3=a) for a in (0.01, 0.03, 0.1, 0.3, 1.0)],
 }
 # --tiny: a proof that the sweep runs end to end in about a minute on a CPU: chapter 10a's tiny() run with 2 epochs, two
 # settings per group. Its numbers mean nothing.
