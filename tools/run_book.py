@@ -1,0 +1,55 @@
+"""Execute every chapter of the book in order, in book mode, and save the outputs in place (then `nbdev_clean`).
+
+Book mode is the sizes the prose promises, not `nbdev_test`'s tiny ones: `IN_TEST` is unset, so chapter 13 runs the
+default demo and the other chapters their full studies. Seeds are fixed in the chapters, figures are drawn at a modest
+dpi, progress bars are off, and each chapter runs in its own kernel in `nbs/`. Afterwards `nbdev_clean` strips the
+metadata and keeps the outputs, so the committed notebooks show their pictures and printed checks (as fastai's and
+fastcore's do) and nbdev renders the docs from them.
+
+    python tools/run_book.py                      # every chapter (about half an hour on 2 CPU cores)
+    python tools/run_book.py 05_pacbam 08_vra     # some chapters
+"""
+import argparse, os, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = ROOT/'nbs'
+
+def chapters(names=()):
+    "The chapter notebooks in book order ('10' < '10a' < '10b' < '11'), `_`-prefixed scratch notebooks left out."
+    import re
+    key = lambda p: (int(re.match(r'\d+', p.stem).group()), p.stem) if re.match(r'\d', p.stem) else (-1, p.stem)
+    nbs = sorted((p for p in NBS.glob('*.ipynb') if not p.name.startswith('_')), key=key)
+    return [p for p in nbs if not names or p.stem in names or p.name in names]
+
+def run_one(path: Path, env: dict, timeout: int) -> float:
+    "Execute `path` in a fresh kernel (cwd nbs/) and write it back with its outputs; the seconds it took."
+    nb = nbformat.read(path, as_version=4)
+    t = time.time()
+    old = dict(os.environ); os.environ.clear(); os.environ.update(env)
+    try: NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}}).execute()
+    finally: os.environ.clear(); os.environ.update(old)
+    nbformat.write(nb, path)
+    return time.time() - t
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('names', nargs='*', help='chapter stems (default: all)')
+    ap.add_argument('--timeout', type=int, default=3600, help='seconds per cell')
+    a = ap.parse_args(argv)
+    rc = Path(tempfile.mkdtemp())/'matplotlibrc'
+    rc.write_text('figure.dpi: 72\nsavefig.dpi: 72\n')
+    env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}
+    env.update(MATPLOTLIBRC=str(rc.parent), TQDM_DISABLE='1', PYTHONWARNINGS='ignore')
+    todo, t0 = chapters(a.names), time.time()
+    for k, p in enumerate(todo, 1):
+        print(f"[{k}/{len(todo)}] {p.name} ...", end=' ', flush=True)
+        print(f"{run_one(p, env, a.timeout):.0f} s", flush=True)
+    subprocess.run([str(Path(sys.executable).parent/'nbdev_clean')], cwd=ROOT, check=True)
+    print(f"book executed in {time.time() - t0:.0f} s; outputs saved, nbdev_clean done")
+
+if __name__ == '__main__':
+    main()
