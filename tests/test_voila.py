@@ -99,8 +99,8 @@ def _pixels(locator) -> np.ndarray:
 def _no_broken_images(page, scope: str):
     "Every <img> under `scope` has loaded a picture (naturalWidth > 0): no broken-image icon."
     js = f"() => [...document.querySelectorAll('{scope} img')].map(i => [i.complete, i.naturalWidth, i.className])"
-    page.wait_for_function(f"() => {{ const a = ({js})(); return a.length > 0 && a.every(x => x[0] && x[1] > 0); }}",
-                           timeout=20_000)
+    page.wait_for_function(f"() => {{ const a = ({js})(); return a.length > 0 && a.every(x => x[0]); }}",
+                           timeout=20_000)                      # all settled: loaded, or failed (a broken icon)
     imgs = page.evaluate(js)
     assert imgs and all(w > 0 for _, w, _ in imgs), f'broken or empty images under {scope}: {imgs}'
     return len(imgs)
