@@ -145,7 +145,7 @@ def link_counts_vs_mu(S, mus=range(1, 6), min_sim: float | None = None) -> np.nd
     S = S.detach().cpu().numpy() if torch.is_tensor(S) else np.asarray(S)
     return np.stack([link_counts(vra_match(S, mu=m, min_sim=min_sim), S.shape[1]) for m in mus])
 
-# %% ../nbs/12_diagnostics.ipynb #410cf672
+# %% ../nbs/12_diagnostics.ipynb #2e3676b0
 def links_by_strength(S,      # (Kv, Kr) cluster similarity (M13)
                       links,  # (L, 2) int64 rows (visible cluster i, infrared cluster j), from vra_match
                      ) -> np.ndarray:  # (L,) int64 indices into links, strongest first (ties: the order taken)
@@ -253,7 +253,7 @@ def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=No
     fig.tight_layout()
     return fig
 
-# %% ../nbs/12_diagnostics.ipynb #78b0444e
+# %% ../nbs/12_diagnostics.ipynb #9bc1b405
 def matching_view(state: PanelState, mu: int = 3, min_sim: float | None = None, mus=range(1, 6), plot: bool = True,
                   counts_view: str = 'auto') -> dict:
     """The matching panel's content for one state: S (Kv, Kr) (M13), links (L, 2) and their pass (M14 with mu, min_sim),
@@ -322,7 +322,7 @@ def link_thumbnails(state: PanelState, link, n: int = 6):
     return thumbnail_grid([(label('visible', i, mv, state.true_v), [state.paths_v[t] for t in spread(mv, n)]),
                            (label('infrared', j, mr, state.true_r), [state.paths_r[t] for t in spread(mr, n)])], n=n)
 
-# %% ../nbs/12_diagnostics.ipynb #4266a552
+# %% ../nbs/12_diagnostics.ipynb #918fb503
 def thumbnail_strip(paths,            # image paths, shown in order
                     n: int = 6,       # at most n images, spread evenly over `paths` (`spread`)
                     height: int = 96, # each image resized to height x width pixels
@@ -421,7 +421,7 @@ def group_table(state: PanelState, comp_v, comp_r, links=None) -> list[dict]:
         rows.append(row)
     return sorted(rows, key=lambda r: (-r['n_clusters'], -r['size'], r['group']))
 
-# %% ../nbs/12_diagnostics.ipynb #4aced9ea
+# %% ../nbs/12_diagnostics.ipynb #7d0e94af
 MERGE_RULES = {'two_hop': 'pass1', 'components': 'all'}   # each rule's default links_from, as in chapter 10's um_groups
 
 def merge_groups(links,    # (L, 2) int64 rows (visible cluster, infrared cluster), from vra_match
@@ -476,7 +476,7 @@ def merge_view(state: PanelState, mu: int = 3, min_sim: float | None = None, plo
                                  max_rows=max_rows, title=ttl)
     return out
 
-# %% ../nbs/12_diagnostics.ipynb #9d2e196a
+# %% ../nbs/12_diagnostics.ipynb #daaca779
 def group_label(row: dict) -> str:
     "'group 3 (visible): 2 clusters, 9 images' for a `group_table` row."
     n = row['n_clusters']
@@ -541,7 +541,7 @@ def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | 
     ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
     return fig
 
-# %% ../nbs/12_diagnostics.ipynb #cfc3fe6e
+# %% ../nbs/12_diagnostics.ipynb #cdfde546
 def group_rows(members: dict, g: int) -> list[tuple[str, list]]:
     """A group's two thumbnail rows as (caption, paths): a component's visible then infrared images; a one-modality
     group's own images, then its partners' (`group_members`)."""
@@ -589,9 +589,10 @@ class _Panel:
         self.min_sim = W.FloatSlider(value=0.0 if min_sim is None else min_sim, min=-1, max=1, step=0.01,
                                      description='min_sim', continuous_update=False)
         self.controls = W.HBox([self.epoch, self.mu, self.use_floor, self.min_sim])
-        self.fig_img = W.Image(format='png', value=placeholder_png('drawing ...'))
+        natural = lambda: W.Layout(align_self='flex-start')               # shown at their own size, not stretched
+        self.fig_img = W.Image(format='png', value=placeholder_png('drawing ...'), layout=natural())
         self.captions = [W.Label(value='') for _ in range(2)]
-        self.thumbs = [W.Image(format='png', value=placeholder_png('')) for _ in range(2)]
+        self.thumbs = [W.Image(format='png', value=placeholder_png(''), layout=natural()) for _ in range(2)]
         for c, t in zip(self.captions, self.thumbs): c.add_class('usl-caption'); t.add_class('usl-thumbs')
         self.thumb_box = W.VBox([w for pair in zip(self.captions, self.thumbs) for w in pair])
         for w in (self.epoch, self.mu, self.use_floor, self.min_sim): w.observe(self._changed, names='value')
@@ -602,9 +603,9 @@ class _Panel:
     def floor(self): return float(self.min_sim.value) if self.use_floor.value else None
     def _changed(self, change=None): self.refresh()
 
-    def _show(self, img, fig):
+    def _show(self, img, fig, dpi: int = 100):
         "Render a figure into an Image widget (PNG) and close it: works with or without a live kernel."
-        img.value = fig_png(fig)
+        img.value = fig_png(fig, dpi)
 
     def _show_thumbs(self, rows, empty: str = ''):
         "Two (caption, paths) rows into the strips; a row without paths (or no rows) shows a placeholder saying `empty`."
@@ -699,10 +700,10 @@ class MergePanel(_Panel):
         self._show_thumbs(group_rows(m, g))
         self.members.value = members_html(st, m)
 
-# %% ../nbs/12_diagnostics.ipynb #dd9cad03
+# %% ../nbs/12_diagnostics.ipynb #d40d896b
 def groups_html(groups, limit: int = 30) -> str:
     "An HTML table of `group_table` rows (the first `limit`): modality, clusters, partners, images, purity."
-    head = ('<tr><th>group</th><th>of</th><th>visible clusters</th><th>infrared clusters</th><th>partners</th>'
+    head = ('<tr><th>group</th><th>modality</th><th>visible clusters</th><th>infrared clusters</th><th>partners</th>'
             '<th>images v / r</th><th>purity</th></tr>')
     pur = lambda r: '-' if r['purity'] is None else f"{r['purity']:.2f}"
     body = ''.join(f"<tr><td>{r['group']}</td><td>{r['modality']}</td><td>{r['vis_clusters']}</td><td>{r['ir_clusters']}</td>"
