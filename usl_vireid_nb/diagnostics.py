@@ -4,27 +4,31 @@
 
 # %% ../nbs/12_diagnostics.ipynb #0cb0bcca
 from __future__ import annotations
-import json, math
+import io, json, math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageDraw
 from .data import Modality, load_image, read_sysu
 from .synthetic import make_synthetic
 from .metrics import pair_scores, roc_auc, plot_roc
 from .cluster import cluster
-from .vra import cluster_similarity, vra_match, matching_precision, majority_identity
-from .um import um_components, merge_precision_recall, plot_components, pseudo_label_quality, merged_labels
+from .vra import cluster_similarity, vra_match, matching_precision, majority_identity, check_links
+from .um import (um_components, um_groups, merge_precision_recall, plot_components, pseudo_label_quality,
+                              merged_labels)
 from .vrnl import neighbour_pairs
 
 # %% auto #0
-__all__ = ['PanelState', 'cheap_descriptor', 'build_state', 'synthetic_state', 'link_counts', 'link_counts_vs_mu', 'link_correct',
-           'plot_matching', 'matching_view', 'spread', 'cluster_members', 'thumbnail_grid', 'link_thumbnails',
-           'group_members', 'group_table', 'merge_view', 'group_thumbnails', 'fig_png', 'MatchingPanel', 'MergePanel',
-           'groups_html', 'members_html', 'diagnostics_panel']
+__all__ = ['COUNTS_VIEWS', 'MERGE_RULES', 'PanelState', 'cheap_descriptor', 'build_state', 'synthetic_state', 'link_counts',
+           'link_counts_vs_mu', 'links_by_strength', 'counts_histogram', 'annotation_fits', 'overlapping_texts',
+           'link_correct', 'plot_matching', 'matching_view', 'spread', 'cluster_members', 'thumbnail_grid',
+           'link_thumbnails', 'thumbnail_strip', 'png_bytes', 'placeholder_png', 'cluster_caption', 'group_list',
+           'group_members', 'group_table', 'merge_groups', 'merge_summary', 'merge_view', 'group_label', 'plot_groups',
+           'group_rows', 'group_thumbnails', 'fig_png', 'MatchingPanel', 'MergePanel', 'groups_html', 'members_html',
+           'diagnostics_panel']
 
 # %% ../nbs/12_diagnostics.ipynb #4af9b3f6
 def _as_labels(y, n: int, name: str) -> np.ndarray:
@@ -141,6 +145,47 @@ def link_counts_vs_mu(S, mus=range(1, 6), min_sim: float | None = None) -> np.nd
     S = S.detach().cpu().numpy() if torch.is_tensor(S) else np.asarray(S)
     return np.stack([link_counts(vra_match(S, mu=m, min_sim=min_sim), S.shape[1]) for m in mus])
 
+# %% ../nbs/12_diagnostics.ipynb #2e3676b0
+def links_by_strength(S,      # (Kv, Kr) cluster similarity (M13)
+                      links,  # (L, 2) int64 rows (visible cluster i, infrared cluster j), from vra_match
+                     ) -> np.ndarray:  # (L,) int64 indices into links, strongest first (ties: the order taken)
+    "The links ordered by their similarity S[i, j], strongest first: the matching panel's link menu, whose first is the default."
+    S, links = np.asarray(S), np.asarray(links, np.int64).reshape(-1, 2)
+    return np.argsort(-S[links[:, 0], links[:, 1]], kind='stable').astype(np.int64)
+
+def counts_histogram(C,  # (len(mus), Kr) links per infrared cluster at each mu (`link_counts_vs_mu`)
+                    ) -> np.ndarray:  # (len(mus), C.max() + 1) int64
+    "H[u, c] = how many infrared clusters received exactly c links at mus[u]: the links-vs-mu table at any Kr."
+    C = np.asarray(C, np.int64)
+    if C.ndim != 2 or (C.size and C.min() < 0): raise ValueError(f"C must be a 2-D table of counts >= 0, got shape {C.shape}")
+    return np.stack([np.bincount(row, minlength=int(C.max(initial=0)) + 1) for row in C]).astype(np.int64)
+
+def annotation_fits(cell_w: float,          # width of one heat-map cell in points (1/72 inch)
+                    cell_h: float,          # its height in points
+                    n_chars: int,           # characters of the longest number to print
+                    fontsize: float = 6.0,  # font size of the numbers in points
+                    pad: float = 3.0,       # points left free beside a number, so neighbours do not touch
+                   ) -> bool:
+    "Can a heat map print its numbers without them touching? A digit is about 0.64 em wide (DejaVu Sans), a line 1.2 em high."
+    return cell_w >= 0.64 * fontsize * n_chars + pad and cell_h >= 1.2 * fontsize
+
+def overlapping_texts(fig,             # a matplotlib figure
+                      pad: float = 1.0,  # points: labels closer than this count as touching (they read as one)
+                     ) -> int:           # number of pairs of text labels that touch once drawn
+    "How many pairs of the figure's text labels (`ax.text` / `ax.annotate`; not ticks or titles) overlap or touch once drawn."
+    fig.canvas.draw()
+    r, half = fig.canvas.get_renderer(), pad * fig.dpi / 72 / 2                 # display pixels
+    b = np.array([t.get_window_extent(r).extents for ax in fig.axes for t in ax.texts if t.get_visible() and t.get_text()])
+    if len(b) < 2: return 0
+    x0, y0, x1, y1 = b[:, 0] - half, b[:, 1] - half, b[:, 2] + half, b[:, 3] + half
+    hit = (x0[:, None] < x1[None]) & (x0[None] < x1[:, None]) & (y0[:, None] < y1[None]) & (y0[None] < y1[:, None])
+    return int(np.triu(hit, 1).sum())
+
+def _cell_points(ax, n_rows: int, n_cols: int) -> tuple[float, float]:
+    "Width and height in points of one cell of an (n_rows, n_cols) image that fills the axes `ax`."
+    box, (W, H) = ax.get_position(), ax.figure.get_size_inches()
+    return 72 * box.width * W / max(n_cols, 1), 72 * box.height * H / max(n_rows, 1)
+
 # %% ../nbs/12_diagnostics.ipynb #b844cd81
 def _similarity(state: PanelState) -> np.ndarray:
     return cluster_similarity(state.match_v, state.y_v, state.z_r, state.y_r).double().numpy()   # (Kv, Kr)
@@ -152,11 +197,25 @@ def link_correct(state: PanelState, links) -> np.ndarray | None:
     links = np.asarray(links, np.int64).reshape(-1, 2)
     return mv[links[:, 0]] == mr[links[:, 1]]
 
-def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=None, mu=None, title=''):
+COUNTS_VIEWS = ('auto', 'clusters', 'histogram')
+
+def _annotate(ax, T, fontsize: float = 6.0) -> bool:
+    "Print T's numbers in its cells (white on dark cells) when `annotation_fits`; say whether they were printed."
+    if not T.size or not annotation_fits(*_cell_points(ax, *T.shape), len(str(T.max())), fontsize): return False
+    for (u, j), c in np.ndenumerate(T):
+        ax.text(j, u, str(c), ha='center', va='center', fontsize=fontsize, color='w' if c > 0.6 * T.max() else 'k')
+    return True
+
+def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=None, mu=None, title='',
+                  counts_view: str = 'auto'):
     """Left: the visible x infrared similarity S with the links drawn (o = pass 1, s = pass 2; green/red = right/wrong when
-    known). Right: links per infrared cluster (columns) against mu (rows), the current mu boxed. Returns the figure."""
+    known), markers sized to the cells. Right: links per infrared cluster against mu (rows, the current mu boxed):
+    `counts_view` 'clusters' = one column per infrared cluster, 'histogram' = how many clusters received 0, 1, 2, ... links
+    (`counts_histogram`), 'auto' = the first while its numbers fit, else the second. Numbers are printed only where they
+    fit (`annotation_fits`). Returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+    if counts_view not in COUNTS_VIEWS: raise ValueError(f"counts_view must be one of {COUNTS_VIEWS}, got {counts_view!r}")
     S, links = np.asarray(S), np.asarray(links, np.int64).reshape(-1, 2)
     passes = np.ones(len(links), np.int64) if passes is None else np.asarray(passes)
     two = counts_vs_mu is not None
@@ -164,46 +223,56 @@ def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=No
     ax = axs[0, 0]
     im = ax.imshow(S, cmap='viridis', aspect='auto', interpolation='nearest')
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
-    col = ['w'] * len(links) if correct is None else np.where(correct, 'lime', 'red')
+    ax.set(xlabel='infrared cluster j', ylabel='visible cluster i', title=title or f'S and {len(links)} links')
+    fig.tight_layout()                                       # the axes' final size: markers and numbers are sized to it
+    size = float(np.clip((0.8 * min(_cell_points(ax, *S.shape))) ** 2, 4, 28))
+    col = np.array(['w'] * len(links) if correct is None else np.where(correct, 'lime', 'red'))
     for p, marker in ((1, 'o'), (2, 's')):
         sel = passes == p
         if sel.any():
-            ax.scatter(links[sel, 1], links[sel, 0], s=28, marker=marker, facecolors='none',
-                       edgecolors=np.asarray(col)[sel], linewidths=1.5, label=f'pass {p}')
-    ax.set(xlabel='infrared cluster j', ylabel='visible cluster i', title=title or f'S and {len(links)} links')
+            ax.scatter(links[sel, 1], links[sel, 0], s=size, marker=marker, facecolors='none', edgecolors=col[sel],
+                       linewidths=1.5 if size > 12 else 0.8, label=f'pass {p}')
     ax.xaxis.set_major_locator(MaxNLocator(integer=True)); ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if len(links): ax.legend(loc='upper right', fontsize=7, framealpha=0.6)
     if two:
         ax = axs[0, 1]
-        C = np.asarray(counts_vs_mu)
-        ax.imshow(C, cmap='Blues', aspect='auto', interpolation='nearest', vmin=0)
+        C = np.asarray(counts_vs_mu, np.int64)
         mus = list(range(1, len(C) + 1)) if mus is None else list(mus)
+        fits = C.size and annotation_fits(*_cell_points(ax, *C.shape), len(str(C.max())))
+        hist = counts_view == 'histogram' or (counts_view == 'auto' and not fits)
+        T = counts_histogram(C) if hist else C
+        ax.imshow(T, cmap='Blues', aspect='auto', interpolation='nearest', vmin=0)
+        _annotate(ax, T)
         ax.set_yticks(range(len(mus)), [str(m) for m in mus])
-        if C.size <= 400:
-            for (u, j), c in np.ndenumerate(C): ax.text(j, u, str(c), ha='center', va='center', fontsize=6)
         if mu in mus:
             u = mus.index(mu)
-            ax.add_patch(plt.Rectangle((-0.5, u - 0.5), C.shape[1], 1, fill=False, ec='orange', lw=2))
-        ax.set(xlabel='infrared cluster j', ylabel='mu', title='links per infrared cluster vs mu')
+            ax.add_patch(plt.Rectangle((-0.5, u - 0.5), T.shape[1], 1, fill=False, ec='orange', lw=2))
+        ax.set(xlabel='links received' if hist else 'infrared cluster j', ylabel='mu',
+               title=f'infrared clusters (of {C.shape[1]}) by links received' if hist else 'links per infrared cluster vs mu')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
-def matching_view(state: PanelState, mu: int = 3, min_sim: float | None = None, mus=range(1, 6), plot: bool = True) -> dict:
+# %% ../nbs/12_diagnostics.ipynb #9bc1b405
+def matching_view(state: PanelState, mu: int = 3, min_sim: float | None = None, mus=range(1, 6), plot: bool = True,
+                  counts_view: str = 'auto') -> dict:
     """The matching panel's content for one state: S (Kv, Kr) (M13), links (L, 2) and their pass (M14 with mu, min_sim),
-    n_links, link_counts (Kr,), counts_vs_mu (len(mus), Kr), precision (nan without links; None without true
-    identities), correct (L,) bool or None, and fig (None when plot=False)."""
+    n_links, order (links by strength, `links_by_strength`) and strongest (its first, None without links),
+    link_counts (Kr,), counts_vs_mu (len(mus), Kr), precision (nan without links; None without true identities),
+    correct (L,) bool or None, and fig (`plot_matching` with `counts_view`; None when plot=False)."""
     S = _similarity(state)
     links, passes = vra_match(S, mu=mu, min_sim=min_sim, return_pass=True)
     mus = list(mus)
     counts_mu = link_counts_vs_mu(S, mus, min_sim)
     correct = link_correct(state, links)
     prec = matching_precision(links, state.y_v, state.true_v, state.y_r, state.true_r) if state.has_truth else None
-    out = dict(S=S, links=links, passes=passes, n_links=len(links), link_counts=link_counts(links, state.Kr),
+    order = links_by_strength(S, links)
+    out = dict(S=S, links=links, passes=passes, n_links=len(links), order=order,
+               strongest=int(order[0]) if len(order) else None, link_counts=link_counts(links, state.Kr),
                mus=mus, counts_vs_mu=counts_mu, precision=prec, correct=correct, fig=None)
     if plot:
         ttl = f'epoch {state.epoch}: {len(links)} links (mu={mu})' + ('' if prec is None else f', precision {prec:.2f}')
-        out['fig'] = plot_matching(S, links, passes, correct, counts_mu, mus, mu, title=ttl)
+        out['fig'] = plot_matching(S, links, passes, correct, counts_mu, mus, mu, title=ttl, counts_view=counts_view)
     return out
 
 # %% ../nbs/12_diagnostics.ipynb #856981a9
@@ -253,66 +322,246 @@ def link_thumbnails(state: PanelState, link, n: int = 6):
     return thumbnail_grid([(label('visible', i, mv, state.true_v), [state.paths_v[t] for t in spread(mv, n)]),
                            (label('infrared', j, mr, state.true_r), [state.paths_r[t] for t in spread(mr, n)])], n=n)
 
-# %% ../nbs/12_diagnostics.ipynb #4efb77ff
-def group_members(state: PanelState, comp_v, comp_r, g: int) -> dict:
-    """Members of component g: vis_clusters, ir_clusters (cluster ids), vis_idx, ir_idx (image indices) and the paths."""
-    comp_v, comp_r = np.asarray(comp_v), np.asarray(comp_r)
-    n_comp = int(max(comp_v.max(initial=-1), comp_r.max(initial=-1))) + 1
-    if not 0 <= g < n_comp: raise ValueError(f"group {g} does not exist (groups are 0..{n_comp - 1})")
-    cv, cr = np.flatnonzero(comp_v == g), np.flatnonzero(comp_r == g)
-    iv, ir = np.flatnonzero(np.isin(state.y_v, cv)), np.flatnonzero(np.isin(state.y_r, cr))
-    return dict(vis_clusters=cv, ir_clusters=cr, vis_idx=iv, ir_idx=ir,
-                vis_paths=[state.paths_v[t] for t in iv], ir_paths=[state.paths_r[t] for t in ir])
+# %% ../nbs/12_diagnostics.ipynb #918fb503
+def thumbnail_strip(paths,            # image paths, shown in order
+                    n: int = 6,       # at most n images, spread evenly over `paths` (`spread`)
+                    height: int = 96, # each image resized to height x width pixels
+                    width: int = 48,
+                    gap: int = 3,     # white pixels between images
+                   ) -> Image.Image:  # RGB, (height, k * (width + gap) - gap) for the k <= n images shown
+    "Up to n images side by side on white: the panels' thumbnails of one cluster or group of one modality."
+    paths = [str(p) for p in paths]
+    if not paths: raise ValueError("thumbnail_strip needs at least one image path")
+    pick = [paths[t] for t in spread(np.arange(len(paths)), n)]
+    strip = np.full((height, len(pick) * (width + gap) - gap, 3), 255, np.uint8)
+    for k, p in enumerate(pick):
+        strip[:, k * (width + gap):k * (width + gap) + width] = _thumb(p, height, width)[..., :3]
+    return Image.fromarray(strip)
 
-def group_table(state: PanelState, comp_v, comp_r) -> list[dict]:
-    """One row per component, largest first: group, vis_clusters, ir_clusters, n_vis, n_ir (images), size, identity
-    (majority true id) and purity (its share of the group's images); the last two None without true identities."""
+def png_bytes(img: Image.Image) -> bytes:
+    "PNG bytes of a PIL image (what an ipywidgets Image shows)."
+    buf = io.BytesIO()
+    img.save(buf, format='PNG')
+    return buf.getvalue()
+
+def placeholder_png(text: str,         # what to say instead of the missing images
+                    width: int = 320,  # pixels
+                    height: int = 28,
+                   ) -> bytes:         # a small light-grey PNG with the text in dark grey
+    "A placeholder image for an empty thumbnail area: a panel never shows an empty Image (a broken-image icon)."
+    img = Image.new('RGB', (width, height), (236, 236, 236))
+    ImageDraw.Draw(img).text((6, height // 2 - 6), text, fill=(90, 90, 90))
+    return png_bytes(img)
+
+def cluster_caption(side: str, k: int, idx, true=None) -> str:
+    "'visible cluster 3 (5 images, ids [2, 7])': one cluster's caption (ids = its true identities, first four, when known)."
+    ids = '' if true is None else f", ids {sorted(set(np.asarray(true)[np.asarray(idx, np.int64)].tolist()))[:4]}"
+    return f"{side} cluster {k} ({len(idx)} images{ids})"
+
+# %% ../nbs/12_diagnostics.ipynb #4efb77ff
+def _is_group_mask(g) -> bool: return np.ndim(g.cpu() if torch.is_tensor(g) else g) == 2
+
+def group_list(comp_v,  # (Kv,) component ids (um_components), or a (Kv, Kv) bool group mask (um_groups)
+               comp_r,  # (Kr,) component ids, or a (Kr, Kr) bool group mask: given the same way as comp_v
+              ) -> list[tuple[str, np.ndarray, np.ndarray]]:  # per group: (modality, visible clusters, infrared clusters)
+    """The groups, numbered 0, 1, ...: for component ids, group g = component g ('both': its clusters of either modality);
+    for masks (M19 rev 2), each distinct row of G_v ('visible': the clusters a query of that cluster takes as positives),
+    then each distinct row of G_r ('infrared'), in cluster order."""
+    if _is_group_mask(comp_v) != _is_group_mask(comp_r):
+        raise ValueError("give comp_v and comp_r the same way: both component ids (K,) or both group masks (K, K)")
+    none = np.zeros(0, np.int64)
+    if not _is_group_mask(comp_v):
+        cv, cr = np.asarray(comp_v, np.int64), np.asarray(comp_r, np.int64)
+        return [('both', np.flatnonzero(cv == g), np.flatnonzero(cr == g))
+                for g in range(int(max(cv.max(initial=-1), cr.max(initial=-1))) + 1)]
+    out = []
+    for side, G in (('visible', comp_v), ('infrared', comp_r)):
+        G = np.asarray(G.cpu() if torch.is_tensor(G) else G, bool)
+        if G.shape[0] != G.shape[1]: raise ValueError(f"a group mask must be square (K, K), got shape {G.shape}")
+        if not len(G): continue
+        for k in np.sort(np.unique(G, axis=0, return_index=True)[1]):      # each distinct row once, in cluster order
+            mem = np.flatnonzero(G[k])
+            out.append((side, mem, none) if side == 'visible' else (side, none, mem))
+    return out
+
+def _members(state: PanelState, grp, links) -> dict:
+    side, cv, cr = grp
+    links = np.zeros((0, 2), np.int64) if links is None else np.asarray(links, np.int64).reshape(-1, 2)
+    if side == 'visible': pc, py, pp = np.unique(links[np.isin(links[:, 0], cv), 1]), state.y_r, state.paths_r
+    elif side == 'infrared': pc, py, pp = np.unique(links[np.isin(links[:, 1], cr), 0]), state.y_v, state.paths_v
+    else: pc, py, pp = np.zeros(0, np.int64), state.y_r, state.paths_r
+    iv, ir, ip = (np.flatnonzero(np.isin(y, c)) for y, c in ((state.y_v, cv), (state.y_r, cr), (py, pc)))
+    return dict(modality=side, vis_clusters=cv, ir_clusters=cr, vis_idx=iv, ir_idx=ir,
+                vis_paths=[state.paths_v[t] for t in iv], ir_paths=[state.paths_r[t] for t in ir],
+                partner_clusters=pc, partner_idx=ip, partner_paths=[pp[t] for t in ip])
+
+def group_members(state: PanelState, comp_v, comp_r, g: int, links=None) -> dict:
+    """Members of group g (numbered as `group_list`): modality, vis_clusters, ir_clusters (cluster ids), vis_idx, ir_idx
+    (image indices) and their paths; for a one-modality group also its partners, the other modality's clusters that
+    `links` (L, 2) join to it: partner_clusters, partner_idx, partner_paths (empty without links or for a component)."""
+    groups = group_list(comp_v, comp_r)
+    if not 0 <= g < len(groups): raise ValueError(f"group {g} does not exist (groups are 0..{len(groups) - 1})")
+    return _members(state, groups[g], links)
+
+def group_table(state: PanelState, comp_v, comp_r, links=None) -> list[dict]:
+    """One row per group (`group_list`), the merged ones (most clusters) first, then by size: group, modality,
+    vis_clusters, ir_clusters, partners, n_clusters, n_vis, n_ir (images), size, identity (majority true id) and purity
+    (its share of the group's images: a component's of both modalities, a one-modality group's of its own; the
+    partners are not members); the last two None without true identities."""
     rows = []
-    for g in range(int(max(np.max(comp_v), np.max(comp_r))) + 1):
-        m = group_members(state, comp_v, comp_r, g)
-        row = dict(group=g, vis_clusters=m['vis_clusters'].tolist(), ir_clusters=m['ir_clusters'].tolist(),
+    for g, grp in enumerate(group_list(comp_v, comp_r)):
+        m = _members(state, grp, links)
+        row = dict(group=g, modality=m['modality'], vis_clusters=m['vis_clusters'].tolist(),
+                   ir_clusters=m['ir_clusters'].tolist(), partners=m['partner_clusters'].tolist(),
                    n_vis=len(m['vis_idx']), n_ir=len(m['ir_idx']), identity=None, purity=None)
-        row['size'] = row['n_vis'] + row['n_ir']
+        row['n_clusters'], row['size'] = len(row['vis_clusters']) + len(row['ir_clusters']), row['n_vis'] + row['n_ir']
         if state.has_truth and row['size']:
             ids, cnt = np.unique(np.r_[state.true_v[m['vis_idx']], state.true_r[m['ir_idx']]], return_counts=True)
             row['identity'], row['purity'] = int(ids[cnt.argmax()]), float(cnt.max() / cnt.sum())
         rows.append(row)
-    return sorted(rows, key=lambda r: (-r['size'], r['group']))
+    return sorted(rows, key=lambda r: (-r['n_clusters'], -r['size'], r['group']))
 
-def merge_view(state: PanelState, mu: int = 3, min_sim: float | None = None, plot: bool = True) -> dict:
-    """The merge panel's content: links (M14), comp_v (Kv,), comp_r (Kr,) (M19), groups (`group_table`), n_groups,
-    n_merged (groups holding more than one cluster), merge (chapter 10's precision/recall dict, None without truth) and
-    fig (the component graph, wrong links dashed; None when plot=False)."""
+# %% ../nbs/12_diagnostics.ipynb #7d0e94af
+MERGE_RULES = {'two_hop': 'pass1', 'components': 'all'}   # each rule's default links_from, as in chapter 10's um_groups
+
+def merge_groups(links,    # (L, 2) int64 rows (visible cluster, infrared cluster), from vra_match
+                 passes,   # (L,) the pass (1 or 2) of each link; may be None when the links used are 'all'
+                 Kv: int,  # number of visible clusters
+                 Kr: int,  # number of infrared clusters
+                 rule: str = 'two_hop',          # 'two_hop' (M19 rev 2) or 'components' (before rev 2)
+                 links_from: str | None = None,  # 'pass1' or 'all'; None: the rule's default (two_hop: pass1, components: all)
+                ) -> tuple:  # (groups_v, groups_r, used): masks (Kv, Kv), (Kr, Kr) or component ids (Kv,), (Kr,); used (L,) bool
+    """UM's groups for the merge panel: 'two_hop' gives chapter 10's `um_groups` masks, 'components' the component ids of
+    `um_components` (the same groups, in the form that keeps both modalities of a component together); used = the
+    links the rule read."""
+    if rule not in MERGE_RULES: raise ValueError(f"rule must be one of {list(MERGE_RULES)}, got {rule!r}")
+    lf = MERGE_RULES[rule] if links_from is None else links_from
+    if lf not in ('pass1', 'all'): raise ValueError(f"links_from must be 'pass1', 'all' or None, got {links_from!r}")
+    links = check_links(links, Kv, Kr)
+    if lf == 'pass1' and passes is None:
+        raise ValueError("links_from='pass1' needs the pass of every link: links, passes = vra_match(S, mu, return_pass=True)")
+    used = np.ones(len(links), bool) if lf == 'all' else np.asarray(passes) == 1
+    if rule == 'two_hop': return (*um_groups(links, passes, Kv, Kr, rule='two_hop', links_from=lf), used)
+    return (*um_components(links[used], Kv, Kr), used)
+
+def _num(x) -> str: return '-' if x is None or x != x else f'{x:.2f}'
+
+def merge_summary(merge: dict | None) -> str:
+    "One line of chapter 10's merge precision/recall: overall for components, per modality (v / r) for one-modality groups."
+    if merge is None: return ''
+    if merge['precision'] == merge['precision']:
+        return f"merge precision {_num(merge['precision'])}, recall {_num(merge['recall'])}"
+    return (f"merge precision v {_num(merge['vis_precision'])} / r {_num(merge['ir_precision'])}, "
+            f"recall v {_num(merge['vis_recall'])} / r {_num(merge['ir_recall'])}")
+
+def merge_view(state: PanelState, mu: int = 3, min_sim: float | None = None, plot: bool = True, rule: str = 'two_hop',
+               links_from: str | None = None, group: int | None = None, max_rows: int = 28) -> dict:
+    """The merge panel's content: links (L, 2) and passes (M14), rule, used (L,) (the links the rule read),
+    comp_v / comp_r (the groups, `merge_groups`: masks for 'two_hop', component ids for 'components'), groups
+    (`group_table`), n_groups, n_merged (groups of more than one cluster), merge (chapter 10's precision/recall dict, None
+    without truth), summary (`merge_summary`) and fig (`plot_groups`, group `group` first; None when plot=False)."""
     S = _similarity(state)
-    links = vra_match(S, mu=mu, min_sim=min_sim)
-    comp_v, comp_r = um_components(links, state.Kv, state.Kr)
-    groups = group_table(state, comp_v, comp_r)
-    merge = (merge_precision_recall(comp_v, comp_r, state.y_v, state.true_v, state.y_r, state.true_r)
+    links, passes = vra_match(S, mu=mu, min_sim=min_sim, return_pass=True)
+    g_v, g_r, used = merge_groups(links, passes, state.Kv, state.Kr, rule, links_from)
+    groups = group_table(state, g_v, g_r, links[used])
+    merge = (merge_precision_recall(g_v, g_r, state.y_v, state.true_v, state.y_r, state.true_r)
              if state.has_truth else None)
-    out = dict(links=links, comp_v=comp_v, comp_r=comp_r, groups=groups, n_groups=len(groups),
-               n_merged=sum(len(r['vis_clusters']) + len(r['ir_clusters']) > 1 for r in groups), merge=merge, fig=None)
+    out = dict(links=links, passes=passes, rule=rule, used=used, comp_v=g_v, comp_r=g_r, groups=groups,
+               n_groups=len(groups), n_merged=sum(r['n_clusters'] > 1 for r in groups), merge=merge,
+               summary=merge_summary(merge), fig=None)
     if plot:
         correct = link_correct(state, links)
-        wrong = None if correct is None else links[~correct]
-        ax = plot_components(links, state.Kv, state.Kr, wrong=wrong)
-        ax.set_title(f'epoch {state.epoch}, mu={mu}: {len(groups)} groups' +
-                     ('' if merge is None else f", merge precision {merge['precision']:.2f}"), fontsize=9)
-        out['fig'] = ax.figure
+        ttl = f"epoch {state.epoch}, mu={mu}, {rule}: {out['n_groups']} groups, {out['n_merged']} merged"
+        out['fig'] = plot_groups(links, groups, passes, used, None if correct is None else ~correct, focus=group,
+                                 max_rows=max_rows, title=ttl)
     return out
 
-def group_thumbnails(state: PanelState, comp_v, comp_r, g: int, n: int = 8):
-    "Thumbnails of one group's members: a row of visible images and a row of infrared images (n each)."
-    m = group_members(state, comp_v, comp_r, g)
-    pick = lambda paths: [paths[t] for t in spread(np.arange(len(paths)), n)]   # members are sorted by image, so
-    return thumbnail_grid([(f"group {g}: visible clusters {m['vis_clusters'].tolist()} ({len(m['vis_idx'])} images)",
-                            pick(m['vis_paths'])),                               # spread them over the clusters
-                           (f"infrared clusters {m['ir_clusters'].tolist()} ({len(m['ir_idx'])} images)", pick(m['ir_paths']))],
-                          n=n)
+# %% ../nbs/12_diagnostics.ipynb #daaca779
+def group_label(row: dict) -> str:
+    "'group 3 (visible): 2 clusters, 9 images' for a `group_table` row."
+    n = row['n_clusters']
+    return f"group {row['group']} ({row['modality']}): {n} cluster{'s' * (n != 1)}, {row['size']} images"
+
+def _blocks(groups, focus, max_rows: int) -> list:
+    "Which groups to draw (the focus first, then table order) and which of their clusters, within max_rows node rows."
+    order = sorted(groups, key=lambda r: r['group'] != focus)              # stable: the table's order otherwise
+    blocks, rows = [], 0
+    for r in order:
+        v = r['vis_clusters'] + (r['partners'] if r['modality'] == 'infrared' else [])
+        ir = r['ir_clusters'] + (r['partners'] if r['modality'] == 'visible' else [])
+        need = 1.5 + max(len(v), len(ir))                                  # a header row, the node rows, half a row gap
+        if blocks and rows + need - 0.5 > max_rows: break
+        cut = max(max_rows - 1, 1)                                         # only a first block can be too large: cut it
+        blocks.append((r, v[:cut], ir[:cut], max(len(v) - cut, 0) + max(len(ir) - cut, 0)))
+        rows += 1.5 + min(max(len(v), len(ir)), cut)
+    return blocks
+
+def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | None = None, max_rows: int = 28,
+                row_in: float = 0.22, width_in: float = 4.6, title: str = ''):
+    """The merge graph laid out to fit: one block per group (`group_table` rows: its clusters and, for a one-modality
+    group, its partners drawn hollow), visible clusters left, infrared right, links (L, 2) between them: the ones the
+    rule read (`used`) in the block's colour, thick for pass 1, the others thin grey, `wrong` (L,) dashed red. Group
+    `focus` comes first and in bold, then as many groups as `max_rows` node rows hold, each row `row_in` inches high
+    (the labels never touch); the figure's height follows. Returns the figure."""
+    import matplotlib.pyplot as plt
+    links = np.asarray(links, np.int64).reshape(-1, 2)
+    passes = np.ones(len(links), np.int64) if passes is None else np.asarray(passes)
+    used = np.ones(len(links), bool) if used is None else np.asarray(used, bool)
+    blocks = _blocks(groups, focus, max_rows)
+    span = sum(1.5 + max(len(v), len(ir)) for _, v, ir, _ in blocks) - 0.5   # data units = node rows, as ylim below
+    top = 0.35 + 0.15 * bool(title)                                           # inches: the title lines and column names
+    H = row_in * span + top + 0.1
+    fig, ax = plt.subplots(figsize=(width_in, H))
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - top / H, bottom=0.1 / H)
+    cm, y = plt.get_cmap('tab10'), 0.0
+    for b, (r, v, ir, more) in enumerate(blocks):
+        c, n = cm(b % cm.N), max(len(v), len(ir))
+        head = (group_label(r) +
+                ('' if r['purity'] is None else f", purity {r['purity']:.2f}") + (f' (+{more} not drawn)' if more else ''))
+        ax.text(0.5, y, head, ha='center', va='center', fontsize=7, weight='bold' if r['group'] == focus else 'normal')
+        yv = {i: y - 1 - k - (n - len(v)) / 2 for k, i in enumerate(v)}
+        yr = {j: y - 1 - k - (n - len(ir)) / 2 for k, j in enumerate(ir)}
+        for t, (i, j) in enumerate(links.tolist()):
+            if i in yv and j in yr:
+                bad = wrong is not None and wrong[t]
+                ax.plot([0, 1], [yv[i], yr[j]], c='red' if bad else (c if used[t] else '0.7'), ls='--' if bad else '-',
+                        lw=(1.6 if passes[t] == 1 else 0.8) if used[t] else 0.6, zorder=1)
+        own_v, own_r = set(r['vis_clusters']), set(r['ir_clusters'])
+        for x, pos, own, mk, lab, dx, ha in ((0, yv, own_v, 'o', 'v', -6, 'right'), (1, yr, own_r, 's', 'r', 6, 'left')):
+            ks = list(pos)
+            ax.scatter([x] * len(ks), [pos[k] for k in ks], s=36, marker=mk, zorder=2, edgecolors=[c] * len(ks),
+                       facecolors=[c if k in own else 'w' for k in ks], linewidths=1.2)
+            for k in ks: ax.annotate(f'{lab}{k}', (x, pos[k]), xytext=(dx, 0), textcoords='offset points', ha=ha,
+                                     va='center', fontsize=7)
+        y -= n + 1.5
+    shown = f'{len(blocks)} of {len(groups)} groups shown' if len(blocks) < len(groups) else f'{len(groups)} groups'
+    ax.set_title(f'{title}\n{shown}' if title else shown, fontsize=8)
+    ax.set_xlim(-0.45, 1.45); ax.set_ylim(y + 1.0, 0.5)
+    ax.set_xticks([0, 1], ['visible', 'infrared']); ax.xaxis.tick_top(); ax.tick_params(length=0, labelsize=7)
+    ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
+    return fig
+
+# %% ../nbs/12_diagnostics.ipynb #cdfde546
+def group_rows(members: dict, g: int) -> list[tuple[str, list]]:
+    """A group's two thumbnail rows as (caption, paths): a component's visible then infrared images; a one-modality
+    group's own images, then its partners' (`group_members`)."""
+    m = members
+    if m['modality'] == 'both':
+        return [(f"group {g}: visible clusters {m['vis_clusters'].tolist()} ({len(m['vis_idx'])} images)", m['vis_paths']),
+                (f"infrared clusters {m['ir_clusters'].tolist()} ({len(m['ir_idx'])} images)", m['ir_paths'])]
+    own, other = ('vis', 'infrared') if m['modality'] == 'visible' else ('ir', 'visible')
+    return [(f"group {g} ({m['modality']}): clusters {m[own + '_clusters'].tolist()} ({len(m[own + '_idx'])} images)",
+             m[own + '_paths']),
+            (f"its {other} partners {m['partner_clusters'].tolist()} ({len(m['partner_idx'])} images)", m['partner_paths'])]
+
+def group_thumbnails(state: PanelState, comp_v, comp_r, g: int, n: int = 8, links=None):
+    "Thumbnails of one group as a figure (`group_rows`: two rows of up to n images, spread over the group's clusters)."
+    rows = group_rows(group_members(state, comp_v, comp_r, g, links), g)
+    return thumbnail_grid([(t, [p[k] for k in spread(np.arange(len(p)), n)]) for t, p in rows], n=n)
 
 # %% ../nbs/12_diagnostics.ipynb #47c7fd33
 def fig_png(fig, dpi: int = 80) -> bytes:
     "PNG bytes of a matplotlib figure, which is then closed (what the panels put in their Image widgets)."
-    import io
     import matplotlib.pyplot as plt
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=dpi)
@@ -328,10 +577,11 @@ def _as_states(states) -> dict:
     return states
 
 class _Panel:
-    "Shared controls: epoch dropdown, mu slider, optional min_sim floor; subclasses fill `refresh`."
-    def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10):
+    """Shared controls: epoch dropdown, mu slider, optional min_sim floor, the figure, and two captioned thumbnail strips
+    (CSS classes `usl-thumbs` / `usl-caption`); subclasses fill `refresh`."""
+    def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10, n_thumbs: int = 6):
         import ipywidgets as W
-        self.W, self.states = W, _as_states(states)
+        self.W, self.states, self.n_thumbs = W, _as_states(states), n_thumbs
         self.epoch = W.Dropdown(options=list(self.states), value=list(self.states)[-1], description='epoch')
         self.mu = W.IntSlider(value=mu, min=1, max=mu_max, description='mu', continuous_update=False)
         self.mu.add_class('usl-mu')   # CSS hooks for the browser test
@@ -339,7 +589,12 @@ class _Panel:
         self.min_sim = W.FloatSlider(value=0.0 if min_sim is None else min_sim, min=-1, max=1, step=0.01,
                                      description='min_sim', continuous_update=False)
         self.controls = W.HBox([self.epoch, self.mu, self.use_floor, self.min_sim])
-        self.fig_img = W.Image(format='png')
+        natural = lambda: W.Layout(align_self='flex-start')               # shown at their own size, not stretched
+        self.fig_img = W.Image(format='png', value=placeholder_png('drawing ...'), layout=natural())
+        self.captions = [W.Label(value='') for _ in range(2)]
+        self.thumbs = [W.Image(format='png', value=placeholder_png(''), layout=natural()) for _ in range(2)]
+        for c, t in zip(self.captions, self.thumbs): c.add_class('usl-caption'); t.add_class('usl-thumbs')
+        self.thumb_box = W.VBox([w for pair in zip(self.captions, self.thumbs) for w in pair])
         for w in (self.epoch, self.mu, self.use_floor, self.min_sim): w.observe(self._changed, names='value')
 
     @property
@@ -348,25 +603,40 @@ class _Panel:
     def floor(self): return float(self.min_sim.value) if self.use_floor.value else None
     def _changed(self, change=None): self.refresh()
 
-    def _show(self, img, fig):
+    def _show(self, img, fig, dpi: int = 100):
         "Render a figure into an Image widget (PNG) and close it: works with or without a live kernel."
-        img.value = fig_png(fig)
+        img.value = fig_png(fig, dpi)
+
+    def _show_thumbs(self, rows, empty: str = ''):
+        "Two (caption, paths) rows into the strips; a row without paths (or no rows) shows a placeholder saying `empty`."
+        rows = list(rows) or [('', [])] * 2
+        for cap, img, (text, paths) in zip(self.captions, self.thumbs, rows):
+            cap.value = text
+            img.value = png_bytes(thumbnail_strip(paths, self.n_thumbs)) if len(paths) else placeholder_png(empty or 'no images')
+
+    def _set_menu(self, menu, options, value, handler):
+        "Replace a dropdown's options and select `value`, calling `handler` once (not once per intermediate value)."
+        menu.unobserve(handler, names='value')
+        menu.options = options
+        menu.value = value
+        menu.observe(handler, names='value')
+        handler()
 
     def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
 
 # %% ../nbs/12_diagnostics.ipynb #a6b562f2
 class MatchingPanel(_Panel):
     """Matching panel: epoch / mu / min_sim controls, `links: N` and precision text, S with the links drawn, links per
-    infrared cluster against mu, and the thumbnails of the link chosen in the `link` dropdown."""
+    infrared cluster against mu, and the thumbnails of the link chosen in the `link` menu (strongest first, and
+    selected when the panel opens; a placeholder when no link exists)."""
     def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10, n_thumbs: int = 6):
-        super().__init__(states, mu, min_sim, mu_max)
-        W, self.n_thumbs = self.W, n_thumbs
+        super().__init__(states, mu, min_sim, mu_max, n_thumbs)
+        W = self.W
         self.count = W.Label(value='links: -'); self.count.add_class('usl-links')
         self.prec = W.Label(value=''); self.prec.add_class('usl-precision')
-        self.link = W.Dropdown(options=[], description='link')
-        self.thumb_img = W.Image(format='png')
-        self.link.observe(self._link_changed, names='value')
-        self.widget = W.VBox([self.controls, W.HBox([self.count, self.prec]), self.fig_img, self.link, self.thumb_img])
+        self.link = W.Dropdown(options=[], description='link', layout=W.Layout(width='340px'))
+        self.link.add_class('usl-link-menu'); self.link.observe(self._link_changed, names='value')
+        self.widget = W.VBox([self.controls, W.HBox([self.count, self.prec]), self.fig_img, self.link, self.thumb_box])
         self.widget.add_class('usl-matching')
         self.refresh()
 
@@ -375,73 +645,95 @@ class MatchingPanel(_Panel):
         self.count.value = f"links: {v['n_links']}"
         self.prec.value = '' if v['precision'] is None else f"matching precision: {v['precision']:.3f}"
         self._show(self.fig_img, v['fig'])
-        ok = v['correct']
-        self.link.options = [(f"v{i} - r{j}" + ('' if ok is None else (' (right)' if ok[t] else ' (wrong)')), t)
-                             for t, (i, j) in enumerate(v['links'].tolist())]
-        self._link_changed()
+        ok, S = v['correct'], v['S']
+        opts = [(f"v{i} - r{j}  S {S[i, j]:.2f}" + ('' if ok is None else (' (right)' if ok[t] else ' (wrong)')), int(t))
+                for t in v['order'] for i, j in [v['links'][t].tolist()]]
+        self._set_menu(self.link, opts, v['strongest'], self._link_changed)
 
     def _link_changed(self, change=None):
-        if self.link.value is None: self.thumb_img.value = b''; return
-        self._show(self.thumb_img, link_thumbnails(self.state, self.view['links'][self.link.value], n=self.n_thumbs))
+        if self.link.value is None:
+            return self._show_thumbs([], empty='no link at this mu and floor: raise mu or lower min_sim')
+        st, (i, j) = self.state, self.view['links'][self.link.value].tolist()
+        mv, mr = cluster_members(st.y_v, i), cluster_members(st.y_r, j)
+        self._show_thumbs([(cluster_caption('visible', i, mv, st.true_v), [st.paths_v[t] for t in mv]),
+                           (cluster_caption('infrared', j, mr, st.true_r), [st.paths_r[t] for t in mr])])
 
 # %% ../nbs/12_diagnostics.ipynb #d6fb9015
 class MergePanel(_Panel):
-    """Merge panel: the component graph of the merged groups (M19), a table of groups (clusters, sizes, purity), and
-    the thumbnails per modality of the group chosen in the `group` dropdown."""
-    def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10, n_thumbs: int = 8):
-        super().__init__(states, mu, min_sim, mu_max)
-        W, self.n_thumbs = self.W, n_thumbs
+    """Merge panel: the controls and a `rule` menu ('two_hop', the METHOD rev-2 groups, or 'components'), a summary
+    line, the merge graph laid out to fit (the chosen group first, `plot_groups`), a table of groups (clusters, sizes,
+    purity) and the thumbnails of the group chosen in the `group` menu (the largest merged group when the view changes)."""
+    def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10, n_thumbs: int = 8,
+                 rule: str = 'two_hop'):
+        super().__init__(states, mu, min_sim, mu_max, n_thumbs)
+        W = self.W
+        if rule not in MERGE_RULES: raise ValueError(f"rule must be one of {list(MERGE_RULES)}, got {rule!r}")
+        self.rule = W.Dropdown(options=list(MERGE_RULES), value=rule, description='rule')
+        self.rule.observe(self._changed, names='value')
         self.summary = W.Label(value=''); self.summary.add_class('usl-groups')
         self.table = W.HTML()
-        self.group = W.Dropdown(options=[], description='group')
-        self.thumb_img = W.Image(format='png')
+        self.group = W.Dropdown(options=[], description='group', layout=W.Layout(width='340px'))
         self.members = W.HTML()
         self.group.observe(self._group_changed, names='value')
-        self.widget = W.VBox([self.controls, self.summary, W.HBox([self.fig_img, self.table]), self.group, self.thumb_img,
-                              self.members])
+        self.widget = W.VBox([W.HBox([self.controls, self.rule]), self.summary, W.HBox([self.fig_img, self.table]),
+                              self.group, self.thumb_box, self.members])
         self.widget.add_class('usl-merge')
         self.refresh()
 
     def refresh(self):
-        self.view = v = merge_view(self.state, mu=self.mu.value, min_sim=self.floor)
-        m = v['merge']
-        self.summary.value = (f"groups: {v['n_groups']}, merged: {v['n_merged']}" +
-                              ('' if m is None else f", merge precision {m['precision']:.3f}, recall {m['recall']:.3f}"))
+        self.view = v = merge_view(self.state, mu=self.mu.value, min_sim=self.floor, rule=self.rule.value, plot=False)
+        n = {s: sum(r['modality'] == s for r in v['groups']) for s in ('visible', 'infrared')}
+        kinds = f" ({n['visible']} visible, {n['infrared']} infrared)" if v['rule'] != 'components' else ''
+        self.summary.value = f"groups: {v['n_groups']}{kinds}, merged: {v['n_merged']}" + (v['summary'] and ', ' + v['summary'])
         self.table.value = groups_html(v['groups'])
-        self._show(self.fig_img, v['fig'])
-        self.group.options = [(f"g{r['group']}: {r['size']} images", r['group']) for r in v['groups']]
-        self._group_changed()
+        self._set_menu(self.group, [(group_label(r), r['group']) for r in v['groups']], v['groups'][0]['group'],
+                       self._group_changed)
 
     def _group_changed(self, change=None):
-        if self.group.value is None: self.thumb_img.value = b''; self.members.value = ''; return
-        v = self.view
-        self._show(self.thumb_img, group_thumbnails(self.state, v['comp_v'], v['comp_r'], self.group.value, n=self.n_thumbs))
-        self.members.value = members_html(self.state, group_members(self.state, v['comp_v'], v['comp_r'], self.group.value))
+        v, g, st = self.view, self.group.value, self.state
+        if g is None: return
+        m = group_members(st, v['comp_v'], v['comp_r'], g, v['links'][v['used']])
+        correct = link_correct(st, v['links'])
+        self._show(self.fig_img, plot_groups(v['links'], v['groups'], v['passes'], v['used'],
+                                             None if correct is None else ~correct, focus=g,
+                                             title=f"epoch {st.epoch}, mu={self.mu.value}, {v['rule']}"))
+        self._show_thumbs(group_rows(m, g))
+        self.members.value = members_html(st, m)
 
+# %% ../nbs/12_diagnostics.ipynb #d40d896b
 def groups_html(groups, limit: int = 30) -> str:
-    "An HTML table of `group_table` rows (the first `limit`)."
-    head = '<tr><th>group</th><th>visible clusters</th><th>infrared clusters</th><th>images v / r</th><th>purity</th></tr>'
+    "An HTML table of `group_table` rows (the first `limit`): modality, clusters, partners, images, purity."
+    head = ('<tr><th>group</th><th>modality</th><th>visible clusters</th><th>infrared clusters</th><th>partners</th>'
+            '<th>images v / r</th><th>purity</th></tr>')
     pur = lambda r: '-' if r['purity'] is None else f"{r['purity']:.2f}"
-    body = ''.join(f"<tr><td>{r['group']}</td><td>{r['vis_clusters']}</td><td>{r['ir_clusters']}</td>"
-                   f"<td>{r['n_vis']} / {r['n_ir']}</td><td>{pur(r)}</td></tr>" for r in groups[:limit])
-    return f'<table style="font-size:11px">{head}{body}</table>'
+    body = ''.join(f"<tr><td>{r['group']}</td><td>{r['modality']}</td><td>{r['vis_clusters']}</td><td>{r['ir_clusters']}</td>"
+                   f"<td>{r['partners'] or ''}</td><td>{r['n_vis']} / {r['n_ir']}</td><td>{pur(r)}</td></tr>"
+                   for r in groups[:limit])
+    more = f'<tr><td colspan="7">... {len(groups) - limit} more</td></tr>' if len(groups) > limit else ''
+    return f'<table style="font-size:11px">{head}{body}{more}</table>'
 
 def members_html(state: PanelState, members: dict) -> str:
-    "One line per cluster of a group: modality, cluster id, image count, true identities (when known), first file names."
+    """One line per cluster of a group (`group_members`), then per partner: modality, cluster id, image count, true
+    identities (when known), first file names."""
     lines = []
-    for side, key, y, paths, true in (('visible', 'vis_clusters', state.y_v, state.paths_v, state.true_v),
-                                      ('infrared', 'ir_clusters', state.y_r, state.paths_r, state.true_r)):
-        for k in members[key]:
+    part_v = members.get('modality') == 'infrared'                         # an infrared group's partners are visible
+    part = members.get('partner_clusters', [])
+    for side, ks, y, paths, true in (('visible', members['vis_clusters'], state.y_v, state.paths_v, state.true_v),
+                                     ('infrared', members['ir_clusters'], state.y_r, state.paths_r, state.true_r),
+                                     ('partner visible' if part_v else 'partner infrared', part,
+                                      *((state.y_v, state.paths_v, state.true_v) if part_v else
+                                        (state.y_r, state.paths_r, state.true_r)))):
+        for k in ks:
             idx = np.flatnonzero(y == k)
             ids = '' if true is None else f", ids {dict(zip(*(u.tolist() for u in np.unique(true[idx], return_counts=True))))}"
             names = ', '.join(Path(paths[t]).parent.name + '/' + Path(paths[t]).name for t in idx[:3])
             lines.append(f"{side} cluster {k}: {len(idx)} images{ids} &mdash; {names}{', ...' if len(idx) > 3 else ''}")
     return '<div style="font-size:11px">' + '<br>'.join(lines) + '</div>'
 
-def diagnostics_panel(states, mu: int = 3, min_sim: float | None = None):
-    "Both panels in tabs ('matching', 'merge'); returns (tab widget, matching panel, merge panel)."
+def diagnostics_panel(states, mu: int = 3, min_sim: float | None = None, rule: str = 'two_hop'):
+    "Both panels in tabs ('matching', 'merge', the latter grouping by `rule`); returns (tab widget, matching panel, merge panel)."
     import ipywidgets as W
-    mp, gp = MatchingPanel(states, mu, min_sim), MergePanel(states, mu, min_sim)
+    mp, gp = MatchingPanel(states, mu, min_sim), MergePanel(states, mu, min_sim, rule=rule)
     tab = W.Tab(children=[mp.widget, gp.widget])
     for k, t in enumerate(('matching', 'merge')): tab.set_title(k, t)
     return tab, mp, gp
