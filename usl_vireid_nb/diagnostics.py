@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_diagnostics.ipynb #0cb0bcca
 from __future__ import annotations
-import io, json, math
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,12 +14,9 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from .data import Modality, load_image, read_sysu
 from .synthetic import make_synthetic
-from .metrics import pair_scores, roc_auc, plot_roc
 from .cluster import cluster
 from .vra import cluster_similarity, vra_match, matching_precision, majority_identity, check_links
-from .um import (um_components, um_groups, merge_precision_recall, plot_components, pseudo_label_quality,
-                              merged_labels)
-from .vrnl import neighbour_pairs
+from .um import um_components, um_groups, merge_precision_recall, plot_components
 
 # %% auto #0
 __all__ = ['COUNTS_VIEWS', 'MERGE_RULES', 'PanelState', 'cheap_descriptor', 'build_state', 'synthetic_state', 'link_counts',
