@@ -183,7 +183,9 @@ def _st_cluster(m):
             t = time.perf_counter(); compute_jaccard_distance(x, k1=cfg.k1, k2=cfg.k2, max_dist=cfg.eps)
             info['jaccard_s'] = time.perf_counter() - t
             t = time.perf_counter()
-            index = faiss.IndexFlatIP(x.shape[1]); index.add(x); index.search(x, cfg.k1 + 8)   # as chapter 03 searches
+            index = faiss.IndexFlatIP(x.shape[1])                                # as chapter 03 searches (GPUs if any)
+            if faiss.get_num_gpus() > 0: index = faiss.index_cpu_to_all_gpus(index)
+            index.add(x); index.search(x, cfg.k1 + 8)
             info['knn_only_s'] = time.perf_counter() - t
         return out, info
     return fn
@@ -299,6 +301,7 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
                                  momentum=cfg.mem_momentum, hard=cfg.hard)
     mems = {k: m.to(dev) for k, m in mems.items()}
     st = EpochState(cfg.phase2_start, live_terms(cfg, cfg.phase2_start), ctx['y_v'], ctx['y_r'], mems, p2)
+    st_other = EpochState(st.epoch, {k: w for k, w in st.terms.items() if k != 'vrnl'}, st.y_v, st.y_r, mems, p2)
     rng, g = np.random.default_rng(0), torch.Generator(device=dev).manual_seed(0)
     B = cfg.batch_size
     one = lambda M: torch.zeros(B, M, dtype=torch.bool, device=dev).index_fill_(1, torch.tensor([0], device=dev), True)
@@ -330,6 +333,10 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
         momentum_updates(st, b, z.detach(), bank_momentum=cfg.mem_momentum, shared_rule=cfg.shared_update)
         _sync(dev); t['momentum_updates_s'] = time.perf_counter() - t0
         t['step'], t['step_cpu'] = t['step_losses_backward_s'] + t['momentum_updates_s'], time.process_time() - c0
+        t0 = time.perf_counter()                                 # the other terms alone (base, vra, um), + backward
+        zq = z.detach().clone().requires_grad_(True)
+        total_loss(step_losses({'z': zq, 'mc': None, 'g': None}, b, st_other, cfg, maal={}), st_other.terms).backward()
+        _sync(dev); t['losses_without_vrnl_s'] = time.perf_counter() - t0
         for name, mk in (('vrnl_loss_s', masks), ('vrnl_loss_every_query_s', every)):   # M18 with these masks / the bound
             zq = z.detach().clone().requires_grad_(True)
             t0 = time.perf_counter()
@@ -346,7 +353,7 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
     med = lambda k: float(np.median([r[k] for r in runs]))
     tm.wall, tm.cpu = med('step'), med('step_cpu')             # one step: step_losses + backward + momentum_updates (median)
     info = {k: med(k) for k in ('vrnl_masks_s', 'step_losses_backward_s', 'momentum_updates_s', 'vrnl_loss_s',
-                                'vrnl_loss_every_query_s')}
+                                'vrnl_loss_every_query_s', 'losses_without_vrnl_s')}
     info.update(reps=reps, queries=f"{cfg.batch_size} + {cfg.batch_size}", terms=runs[0]['terms'],
                 neighbours_per_query=runs[0]['neighbours_per_query'], camera_rule=cfg.camera_rule if cfg.camera_refine else None,
                 per_epoch_steps=cfg.iters)
@@ -379,7 +386,7 @@ def _rss_now_gb():
     with open('/proc/self/statm') as fh: return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 1e9
 
 def _maxrss_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6            # Linux: kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9     # Linux: KiB
 
 def _reset_hwm() -> bool:
     "Reset this process's RSS high-water mark to its current RSS (Linux clear_refs 5); False where not allowed."
@@ -417,7 +424,7 @@ def run_stage(name, ctx, cfg, device='cpu', breakdown=True, reps=5) -> tuple:
     _, _, _, fn, per_step = next(s for s in STAGES if s[0] == name)
     timer = _Timer(device)
     out, info = fn(ctx, cfg, timer, breakdown, reps) if per_step else fn(ctx, cfg, timer, breakdown)
-    row = {'stage': name, 'per_step': per_step, 'info': info}
+    row = {'stage': name, 'per_step': per_step, 'info': info, 'load_average_1m': os.getloadavg()[0]}
     if timer.wall is None: row['skipped'] = info.get('skipped', 'not run'); return out, row
     row.update(wall_s=timer.wall * timer.scale, cpu_s=timer.cpu * timer.scale, **timer.mem)
     return out, row
@@ -443,6 +450,12 @@ def child_main(a):
         print(MARK + json.dumps({'stage': 'generate', 'wall_s': time.perf_counter() - t})); return
     if a.child == 'env':
         print(MARK + json.dumps(environment())); return
+    if a.child == 'all':                                       # every stage in one process, as the trainer runs them
+        keys = sorted({k for s in STAGES for k in s[1]} | {'true_v', 'true_r'})
+        data = {k: v for k, v in _load_ctx(Path(a.work), keys, 'cpu').items() if v is not None}
+        data = {k: (v.numpy() if hasattr(v, 'numpy') else v) for k, v in data.items()}
+        rows = run_stages(data, a.device, breakdown=False, reps=a.reps, log=lambda *_: None)
+        print(MARK + json.dumps({'stages': rows, 'totals': totals(rows, bench_config().iters)}, default=float)); return
     _warm_up()
     name, inputs, outputs = next(s[:3] for s in STAGES if s[0] == a.child)
     ctx = _load_ctx(Path(a.work), inputs, a.device)
@@ -537,6 +550,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--small', action='store_true', help='1/20 of the images, all stages in one process')
     ap.add_argument('--inprocess', action='store_true', help='all stages in this process (no per-stage memory isolation)')
+    ap.add_argument('--isolate', action='store_true', help='with --small: one child process per stage all the same')
     ap.add_argument('--json', default=None, help='write the results there')
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
@@ -544,16 +558,18 @@ def main(argv=None):
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--no-breakdown', action='store_true', help='skip the per-stage breakdown runs')
     ap.add_argument('--timeout', type=int, default=1800, help='seconds per child process')
+    ap.add_argument('--no-one-process', action='store_true',
+                    help='skip the second pass that runs every stage in one process (its peak is the epoch\'s)')
     ap.add_argument('--child', help=argparse.SUPPRESS); ap.add_argument('--work', help=argparse.SUPPRESS)
     ap.add_argument('--sizes', help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child: return child_main(a)
     sizes = SMALL_SIZES if a.small else SYSU_SIZES
-    t_start, load0 = time.time(), os.getloadavg()
+    t_start, load0, one = time.time(), os.getloadavg(), None
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     print(f"scale_bench: {sizes['n_v']} visible + {sizes['n_r']} infrared descriptors of 5 x 768 dims, "
           f"{sizes['n_ids']} identities, device {a.device}; load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
-    if a.small or a.inprocess:
+    if a.inprocess or (a.small and not a.isolate):
         if a.threads:
             import torch; torch.set_num_threads(a.threads)
         env = environment()
@@ -569,6 +585,11 @@ def main(argv=None):
             for s in STAGES:
                 rows.append(_child(a, work, ['--child', s[0], '--device', a.device, '--reps', str(a.reps)], a.timeout))
                 print(_row_text(rows[-1]), flush=True)
+            if not a.no_one_process:
+                print('again, every stage in one process (no breakdown) ...', flush=True)
+                one = _child(a, work, ['--child', 'all', '--device', a.device, '--reps', str(a.reps)], a.timeout)
+                one = {'stages': [{k: r.get(k) for k in ('stage', 'wall_s', 'cpu_s', 'peak_gb', 'delta_gb', 'skipped')}
+                                  for r in one['stages']], 'totals': one['totals']}
         mode = 'one child process per stage'
     tot = totals(rows, bench_config().iters)
     print('\n' + table(rows, tot))
@@ -583,6 +604,9 @@ def main(argv=None):
                       'rho_inter', 'batch_ids', 'num_instances', 'iters', 'cam_norm', 'match_ca', 'vrnl_rule',
                       'camera_rule', 'um_rule', 'shared_build', 'vra_pass2')},
            'stages': rows, 'totals': tot, 'bench_wall_s': time.time() - t_start}
+    if one is not None:
+        res['one_process'] = one
+        print(f"one process: epoch {one['totals']['epoch_s']:.1f} s, largest peak {one['totals']['peak_gb']:.2f} GB")
     print(f"load average at the end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}; bench wall {res['bench_wall_s']:.0f} s")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
