@@ -1,0 +1,48 @@
+"""Smoke tests of the benchmark scripts of issue 17: they run, at a tiny size or without a GPU, and exit 0."""
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest, torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT)}
+
+def run(*args, timeout):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=ROOT,
+                          timeout=timeout)
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='a CUDA device is here: gpu_check would really run')
+def test_gpu_check_without_cuda(tmp_path):
+    "No CUDA device: the message, exit 0, and no JSON written."
+    out = tmp_path/'gpu_check.json'
+    p = run(ROOT/'bench'/'gpu_check.py', '--json', out, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == 'no CUDA device: nothing to check'
+    assert not out.exists()
+
+def test_scale_bench_small(tmp_path):
+    "`--small` finishes within a minute and writes a JSON with every stage timed (the inter-modal one may be skipped)."
+    out = tmp_path/'scale.json'
+    p = run(ROOT/'bench'/'scale_bench.py', '--small', '--reps', '2', '--json', out, timeout=60)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads(out.read_text())
+    rows = {r['stage']: r for r in res['stages']}
+    assert list(rows) == ['cluster_v', 'cluster_r', 'cluster_joint', 'memories', 'matching', 'local_v', 'local_r',
+                          'phase2_state', 'step']
+    for name, r in rows.items():
+        if name == 'cluster_joint' and 'skipped' in r: continue
+        assert r['wall_s'] > 0 and r['peak_gb'] > 0, name
+    assert rows['cluster_v']['info']['clusters'] > 0 and rows['matching']['info']['links'] > 0
+    assert res['totals']['epoch_s'] > res['totals']['once_per_epoch_s'] > 0
+    assert res['data']['n_v'] == 1113 and res['environment']['torch'] == torch.__version__
+
+def test_gpu_check_cpu_smoke(tmp_path):
+    "`--cpu-smoke`: gpu_check's own code at toy sizes on the CPU (test ViT, gloo) passes every check and writes its JSON."
+    out = tmp_path/'gpu_smoke.json'
+    p = run(ROOT/'bench'/'gpu_check.py', '--cpu-smoke', '--json', out, timeout=180)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert list(res['checks']) == ['ddp', 'faiss_knn', 'torch_knn', 'train_steps', 'extraction', 'scale_stages']
+    assert all(c['ok'] for c in res['checks'].values()) and res['mode'].startswith('cpu smoke')
+    train = res['checks']['train_steps']
+    assert train['img_per_s_fixed_batch'] > 0 and {'vra', 'vrnl', 'um'} <= set(train['terms'])
+    assert res['checks']['torch_knn']['fp32_recall'] > 0.999
