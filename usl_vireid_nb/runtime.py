@@ -6,9 +6,9 @@
 __all__ = ['LOCK_NAME', 'rng_state', 'set_rng_state', 'rng_preserved', 'seed_everything', 'free_space', 'format_bytes',
            'WriteError', 'write_error', 'atomic_write', 'save_checkpoint', 'CheckpointError', 'load_checkpoint',
            'NonFiniteLossError', 'OutputLockedError', 'process_start', 'pid_alive', 'launch_rank', 'lock_record',
-           'read_lock', 'describe_holder', 'acquire_lock', 'release_lock', 'OutputLock', 'dist_info',
-           'init_distributed', 'all_gather_cat', 'broadcast_array', 'broadcast_object', 'broadcast_buffers',
-           'all_reduce_grads', 'amp_dtype', 'autocast']
+           'read_lock', 'describe_holder', 'acquire_lock', 'release_lock', 'remove_temporaries', 'OutputLock',
+           'dist_info', 'init_distributed', 'all_gather_cat', 'broadcast_array', 'broadcast_object',
+           'broadcast_buffers', 'all_reduce_grads', 'amp_dtype', 'autocast']
 
 # %% ../nbs/10b_runtime.ipynb #5294d1d0
 import errno, json, os, pickle, random, re, shutil, socket, tempfile, uuid, warnings
@@ -261,12 +261,25 @@ def release_lock(folder, record: dict, name: str = LOCK_NAME) -> bool:
     try: path.unlink(); return True
     except FileNotFoundError: return False
 
+def remove_temporaries(folder, keep: str = LOCK_NAME, warn=warnings.warn) -> list:
+    "Delete the half-written files (`<name>.<8 chars>.tmp`) that `atomic_write` leaves when its process is killed; only under the lock."
+    gone = []
+    for p in Path(folder).glob('*.tmp'):
+        if re.fullmatch(r'.+\.[a-z0-9_]{8}\.tmp', p.name) and not p.name.startswith(keep + '.'):   # a lock's own: a live taker's
+            try: p.unlink(); gone.append(p.name)
+            except OSError: pass
+    if gone: warn(f"{folder}: removed {len(gone)} half-written file(s) left by a killed run: {', '.join(sorted(gone)[:3])}")
+    return gone
+
 class OutputLock:
-    "Hold `acquire_lock(folder)` for a `with` block, released however the block ends; a no-op unless `enabled` (torchrun's other ranks)."
-    def __init__(self, folder, enabled: bool = True, name: str = LOCK_NAME, warn=warnings.warn, **extra):
+    "Hold `acquire_lock(folder)` for a `with` block (then `remove_temporaries` if `clean`); released however it ends; a no-op unless `enabled`."
+    def __init__(self, folder, enabled: bool = True, name: str = LOCK_NAME, warn=warnings.warn, clean: bool = True, **extra):
         self.folder, self.enabled, self.name, self.warn, self.extra, self.record = Path(folder), enabled, name, warn, extra, None
+        self.clean = clean
     def __enter__(self):
-        if self.enabled: self.record = acquire_lock(self.folder, self.name, self.warn, **self.extra)
+        if self.enabled:
+            self.record = acquire_lock(self.folder, self.name, self.warn, **self.extra)
+            if self.clean: remove_temporaries(self.folder, self.name, self.warn)
         return self
     def __exit__(self, *exc):
         if self.record is not None: release_lock(self.folder, self.record, self.name); self.record = None
