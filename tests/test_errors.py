@@ -10,16 +10,9 @@ import pytest, torch
 from usl_vireid_nb.config import tiny
 from usl_vireid_nb.runtime import LOCK_NAME, acquire_lock, load_checkpoint, lock_record, release_lock
 from usl_vireid_nb.train import EXIT_CODES, main
-from test_cli import TINY, cli, data_root, run   # noqa: F401  (data_root is a fixture)
+from test_cli import TINY, cli, data_root, main_exit, run   # noqa: F401  (data_root is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-def main_exit(capsys, *args):
-    "(exit status, stdout, stderr) of the console script's `main(argv)` run in this process."
-    try: main([str(a) for a in args]); code = 0
-    except SystemExit as e: code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 def one_error_line(err: str, prog: str = 'usl-vireid-train') -> str:
     "The single error line of `err` (warnings may come before it); fails on a traceback or a second error."
@@ -36,12 +29,13 @@ def copy_data(data_root, dst):
 def epoch1_run(tmp_path_factory, data_root):
     "A tiny run folder after one epoch (checkpoint, logs, results), copied by the tests that break its disk."
     out = tmp_path_factory.mktemp('epoch1')/'run'
-    run(out.parent, '--out', out, '--data_root', data_root, '--set', *TINY, 'epochs=1')
+    try: main(['--out', str(out), '--data_root', str(data_root), '--set', *TINY, 'epochs=1'])
+    except SystemExit as e: assert e.code == 0, e.code
     return out
 
 # --- 2: bad input, found before training --------------------------------------------------------------------------------
 
-def test_truncated_jpeg_then_skip_bad(tmp_path, data_root):
+def test_truncated_jpeg_then_skip_bad(tmp_path, data_root, capsys):
     "A truncated training JPEG: exit 2 before any model or training, naming the file; skip_bad=true trains and counts it."
     root = copy_data(data_root, tmp_path/'data')
     bad = root/'cam1'/'0001'/'0001.jpg'
@@ -53,8 +47,8 @@ def test_truncated_jpeg_then_skip_bad(tmp_path, data_root):
     assert str(bad) in line and '1 of' in line and 'skip_bad=True drops them' in line, line
     assert 'untrained' not in p.stdout and not (out/'checkpoint.pt').exists() and not (out/LOCK_NAME).exists()
 
-    p = run(tmp_path, '--out', out, '--data_root', root, '--set', *TINY, 'epochs=1', 'skip_bad=true')
-    assert 'usl-vireid-train: warning: preflight: skipped 1 bad image' in p.stderr, p.stderr
+    code, o, err = main_exit(capsys, '--out', out, '--data_root', root, '--set', *TINY, 'epochs=1', 'skip_bad=true')
+    assert code == 0 and 'usl-vireid-train: warning: preflight: skipped 1 bad image' in err, err
     res = json.loads((out/'results.json').read_text())
     assert res['config']['skip_bad'] is True and res['data']['preflight']['n_bad'] == 1
     assert res['data']['bad_images'][0][0] == str(bad) and res['epochs_trained'] == 1
@@ -199,16 +193,16 @@ def test_unwritable_output_folder(tmp_path, data_root, capsys):
     line = one_error_line(err)
     assert code == 4 and f"cannot write {tmp_path/'a_file'/'run'/LOCK_NAME}" in line and 'free on its file system' in line
 
-def _check_failed_then_resume(tmp_path, out, p, reason, cleanup, preexec=None):
-    "After a failed epoch-2 save (`p`): exit 4 naming checkpoint.pt and `reason`, epoch 1 intact; then --resume finishes."
-    assert p.returncode == 4, (p.returncode, p.stderr[-3000:])
-    line = one_error_line(p.stderr)
+def _check_failed_then_resume(capsys, out, code, err, reason, cleanup):
+    "After a failed epoch-2 save (exit `code`, `err`): 4 naming checkpoint.pt and `reason`, epoch 1 intact; then --resume finishes."
+    assert code == 4, (code, err[-3000:])
+    line = one_error_line(err)
     assert f"cannot write {out/'checkpoint.pt'}: {reason}" in line and 'free on its file system' in line, line
     assert load_checkpoint(out/'checkpoint.pt')['epoch'] == 1                # the previous checkpoint is intact
     assert not list(out.glob('*.tmp')) and not (out/LOCK_NAME).exists()    # no half file, the lock released
     cleanup()
-    p = run(tmp_path, '--out', out, '--resume', 'epochs=2')
-    assert 'resumed from' in p.stdout and 'at epoch 1' in p.stdout
+    code, o, err = main_exit(capsys, '--out', out, '--resume', 'epochs=2')
+    assert code == 0 and 'resumed from' in o and 'at epoch 1' in o, err
     assert json.loads((out/'results.json').read_text())['epochs_trained'] == 2
     assert load_checkpoint(out/'checkpoint.pt')['epoch'] == 2
 
@@ -222,16 +216,16 @@ def small_tmpfs(tmp_path):
     yield mnt
     subprocess.run(['umount', '-l', str(mnt)], capture_output=True)
 
-def test_full_disk(tmp_path, epoch1_run, small_tmpfs):
+def test_full_disk(capsys, epoch1_run, small_tmpfs):
     "A full disk while saving epoch 2: exit 4 with the path and the free space, epoch 1 intact; --resume continues from it."
     out = small_tmpfs/'run'
     shutil.copytree(epoch1_run, out)
     filler = small_tmpfs/'filler'
     with open(filler, 'wb') as f: f.write(b'\0' * (shutil.disk_usage(small_tmpfs).free - (96 << 10)))  # leave 96 kB
-    p = run(tmp_path, '--out', out, '--resume', 'epochs=2', check=False)
-    _check_failed_then_resume(tmp_path, out, p, 'No space left on device [ENOSPC]', filler.unlink)
+    code, o, err = main_exit(capsys, '--out', out, '--resume', 'epochs=2')
+    _check_failed_then_resume(capsys, out, code, err, 'No space left on device [ENOSPC]', filler.unlink)
 
-def test_write_fails_file_size_limit(tmp_path, epoch1_run):
+def test_write_fails_file_size_limit(tmp_path, epoch1_run, capsys):
     "Without root: a 1 MB file-size limit (RLIMIT_FSIZE) makes the epoch-2 checkpoint's write fail as a full disk would."
     out = tmp_path/'run'
     shutil.copytree(epoch1_run, out)
@@ -239,4 +233,4 @@ def test_write_fails_file_size_limit(tmp_path, epoch1_run):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     p = subprocess.run(cli(tmp_path) + ['--out', str(out), '--resume', 'epochs=2'], capture_output=True, text=True, env=env,
                        timeout=300, preexec_fn=limit)
-    _check_failed_then_resume(tmp_path, out, p, 'File too large [EFBIG]', lambda: None)
+    _check_failed_then_resume(capsys, out, p.returncode, p.stderr, 'File too large [EFBIG]', lambda: None)

@@ -33,7 +33,7 @@ def saved_run(cfg, out):
 def sysu_ck(tmp_path_factory, data_root):
     return saved_run(tiny(data_root=str(data_root)), tmp_path_factory.mktemp('eval')/'run')
 
-def test_eval_sysu_layout(tmp_path, sysu_ck):
+def test_eval_sysu_layout(tmp_path, sysu_ck, capsys):
     "All + indoor, 3 gallery trials: per-trial numbers, mean and sample std; then re-ranked, labelled, in its own JSON."
     p = run_eval(tmp_path, sysu_ck, '--gallery-trials', '3')
     res = json.loads((sysu_ck.parent/'eval.json').read_text())
@@ -45,10 +45,12 @@ def test_eval_sysu_layout(tmp_path, sysu_ck):
             v = [t[k] for t in r['trials']]
             assert abs(r['mean'][k] - np.mean(v)) < 1e-9 and abs(r['std'][k] - np.std(v, ddof=1)) < 1e-9
     assert 'no re-ranking' in p.stdout and '3 gallery trials' in p.stdout and ' ± ' in p.stdout
-    p = run_eval(tmp_path, sysu_ck, '--gallery_trials=1', '--rerank', '--k1', '6', '--k2', '3', '--no-flip')
+    from usl_vireid_nb.evaluate import main                                  # the same console entry, in this process
+    main([str(sysu_ck), '--gallery_trials=1', '--rerank', '--k1', '6', '--k2', '3', '--no-flip'])
     rr = json.loads((sysu_ck.parent/'eval_rerank.json').read_text())
     assert rr['rerank'] == {'k1': 6, 'k2': 3, 'lambda_value': 0.3, 'expand': 'paper'} and rr['flip'] is False
-    assert 'k-reciprocal re-ranking (k1=6, k2=3, lambda=0.3)' in p.stdout and 'flip off' in p.stdout
+    out = capsys.readouterr().out
+    assert 'k-reciprocal re-ranking (k1=6, k2=3, lambda=0.3)' in out and 'flip off' in out
     assert json.loads((sysu_ck.parent/'eval.json').read_text()) == res      # the plain result is left as it was
 
 def test_eval_regdb_trial(tmp_path, regdb_root):
