@@ -65,9 +65,9 @@ def k_reciprocal_rerank(D: np.ndarray,            # (N, N) distances among [quer
     idx, val = np.zeros((Q, lens.max()), np.int64), np.zeros((Q, lens.max()))
     pos = np.arange(lens.max())[None] < lens[:, None]
     idx[pos], val[pos] = Vq.indices, Vq.data
-    mins = np.empty((Q, N - Q))
-    for s in range(0, Q, 64):                                               # sum_j min(V_p, V_g) over p's non-zero j
-        mins[s:s + 64] = np.minimum(Vg[:, idx[s:s + 64]], val[None, s:s + 64]).sum(-1).T
+    mins, step = np.empty((Q, N - Q)), max(1, (1 << 24) // ((N - Q) * idx.shape[1]))   # chunks of 16 M entries
+    for s in range(0, Q, step):                                             # sum_j min(V_p, V_g) over p's non-zero j
+        mins[s:s + step] = np.minimum(Vg[:, idx[s:s + step]], val[None, s:s + step]).sum(-1).T
     total = np.asarray(Vq.sum(1)) + Vg.sum(1)[None]                         # sum max = sum V_p + sum V_g - sum min
     return (1 - lambda_value) * (1 - mins / (total - mins)) + lambda_value * D[:Q, Q:].astype(np.float64)
 
