@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest, torch
 from usl_vireid_nb.config import tiny
 from usl_vireid_nb.runtime import LOCK_NAME, acquire_lock, load_checkpoint, lock_record, release_lock
-from usl_vireid_nb.train import EXIT_CODES, main
+from usl_vireid_nb.cli import EXIT_CODES
+from usl_vireid_nb.train import main
 from test_cli import TINY, cli, data_root, main_exit, run   # noqa: F401  (data_root is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

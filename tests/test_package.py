@@ -4,7 +4,7 @@ from pathlib import Path
 from conftest import ROOT, chapters
 
 MODULES = ['data', 'synthetic', 'augment', 'metrics', 'cluster', 'memory', 'pacbam', 'backbone', 'maal', 'vra', 'vrnl', 'um',
-           'config', 'runtime', 'trainer', 'diagnostics', 'figures', 'analysis', 'results', 'train']
+           'config', 'runtime', 'trainer', 'diagnostics', 'figures', 'analysis', 'results', 'cli', 'evaluate', 'train']
 
 def _chapter_key(stem):
     "Sort key (number, letter) of a chapter notebook's stem: '00_data' -> (0, ''), '00a_synthetic' -> (0, 'a'), '10b_x' -> (10, 'b')."
