@@ -2,7 +2,7 @@
 (`sysu(root)`: ViT-B/16 + PA-CBAM at 384x128, N = 4) and of the CPU demo preset (`synthetic()`: 64x32), side by side in
 one run, with the paper's numbers beside ours (issue 14).
 
-    python bench/table2.py                        # writes bench/results/table2.json (minutes; 19 at load average 8 on 2 cores)
+    python bench/table2.py                        # writes bench/results/table2.json (9 minutes at load average 1-4 on 2 cores, 19 at 8)
     python bench/table2.py --out /tmp/t2.json --reps 2 --paper-pk 2x4
 
 What is measured, per preset:
