@@ -128,9 +128,6 @@ def test_transreid_pth_fits_the_dry_run_config(tmp_path, tree, transreid_pth, vi
         assert torch.equal(model.vit.blocks[7].attn.proj.weight, vitb['sd']['blocks.7.attn.proj.weight'])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="issue 13 item 8: `--dry-run` does not build the model nor check the weights file yet "
-                          "(it prints the config and the schedule only)")
 def test_dry_run_checks_the_weights_file(tmp_path, tree, transreid_pth):
     "What issue 13 asks of `--dry-run`: the load report of a good file, exit 2 for a missing one."
     pth = transreid_pth['model']
