@@ -125,6 +125,20 @@ def measured_lines(root=None) -> list[str]:
         L.append(_line('training throughput, full method vs bare backbone (same precision, one run)',
                        f"{tb['method_img_per_s']:.0f} vs {tb['bare_img_per_s']:.0f} images/s ({tb['ratio']:.2f})",
                        'bench/train_bench.py'))
+    t2 = bench_json('table2', root)
+    if t2:
+        pp, dm = t2['presets']['paper'], t2['presets']['demo']
+        L.append(_line("Table 2: parameters and forward GFLOPs per image (a multiply-add = 2 FLOPs), paper preset / demo",
+                       f"{pp['params']['total_M']:.2f} M, {pp['gflops']['gflops']:.1f} GFLOPs / {dm['params']['total_M']:.2f} M, "
+                       f"{dm['gflops']['gflops']:.2f} GFLOPs (the paper: {t2['paper']['params_M']} M, {t2['paper']['gflops']} GFLOPs)",
+                       'bench/table2.py'))
+    sb = bench_json('scale_bench', root)
+    if sb:
+        tt = sb['totals']
+        L.append(_line(f"the non-backbone stages of one epoch at SYSU-MM01 scale ({sb['data']['n_v']:,} + {sb['data']['n_r']:,} "
+                       f"descriptors of {sb['data']['D']:,} dims), load {sb['load_average_start'][0]:.1f}",
+                       f"{tt['once_per_epoch_s']:.0f} s once per epoch + {tt['per_step_s']:.1f} s per step x {tt['iters']}; "
+                       f"peak {tt['peak_gb']:.1f} GB", 'bench/scale_bench.py'))
     pf = bench_json('preflight', root)
     if pf:
         L.append(_line(f"pre-flight decode of a SYSU-MM01-sized tree ({pf['images']['n_vis'] + pf['images']['n_ir']:,} JPEGs)",
