@@ -230,6 +230,7 @@ def _take_over(path: Path, seen: dict) -> bool:
     os.unlink(aside)
     return ours
 
+# %% ../nbs/10b_runtime.ipynb #83051e7d
 def acquire_lock(folder,                  # the output folder (created if missing)
                  name: str = LOCK_NAME,   # the lock file's name in it
                  warn=warnings.warn,      # called with the message when a stale lock is taken over
