@@ -109,6 +109,10 @@ class Phase2Fields:
     min_sim: float | None = None      # VRA similarity floor
     match_ca: bool = False            # [not in the paper] visible cluster means for S from the CA view (M13)
     vra_pass2: str = 'tokenmatcher'   # M14 pass 2: 'tokenmatcher' (rev 2) | 'greedy' (rev 1)
+    joint_prior: str = 'none'         # M3b prior on S: 'none' | 'boost' (+ joint_boost x shared joint clusters) | 'restrict'
+    joint_k1: int = 40                # M3b inter-modal k1 (the paper: 40 on SYSU-MM01, 38 on RegDB)
+    joint_k2: int = 32                # M3b inter-modal k2 (the paper: 32 on SYSU-MM01, 18 on RegDB)
+    joint_boost: float = 1.0          # M3b 'boost': weight of the share of image pairs in one joint cluster
     shared_build: str = 'partners'    # M15 shared memories from the partners (rev 2) | 'links' (rev 1: all links)
     vra_targets: str = 'single'       # M15 loss: one cross target (rev 2) | 'multi' (rev 1: every linked cluster)
     shared_update: str = 'cross'      # M15 update: both modalities update both (rev 2) | 'own' (rev 1)
@@ -158,7 +162,8 @@ class TrainConfig(RuntimeFields, RecordFields, ControlFields, Phase2Fields, MAAL
 CHOICES = {'global_feature': ('gap', 'cls', 'cls+gap'), 'rid_distance': ('rms', 'squared'),
            'vra_pass2': ('tokenmatcher', 'greedy'), 'shared_build': ('partners', 'links'), 'vra_targets': ('single', 'multi'),
            'shared_update': ('cross', 'own'), 'vrnl_rule': ('intersect', 'vote'), 'camera_rule': ('local', 'global'),
-           'um_rule': ('two_hop', 'components'), 'amp': ('auto', 'cuda', 'off')}
+           'um_rule': ('two_hop', 'components'), 'amp': ('auto', 'cuda', 'off'),
+           'joint_prior': ('none', 'boost', 'restrict')}
 
 def check_config(cfg: TrainConfig) -> None:
     "Raise `ConfigError` naming every out-of-range value of `cfg` (called by `TrainConfig.__post_init__`)."
@@ -250,6 +255,7 @@ def regdb(root, trial: int = 1, **kw) -> TrainConfig:
     "RegDB trial `trial` with the paper's setting (N = 6 regions)."
     base = dict(dataset='regdb', data_root=str(root), trial=trial,
                 regions=6,               # the paper: N = 6 on RegDB (eps 0.6 as on SYSU-MM01: the paper says so)
+                joint_k1=38, joint_k2=18,  # the paper's inter-modal (k1, k2) on RegDB (M3b)
                 eval_trials=1)           # one trial = the run's own test split
     return TrainConfig(**{**base, **kw})
 

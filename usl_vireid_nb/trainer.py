@@ -6,11 +6,11 @@
 __all__ = ['STEP_STATS', 'prepare_data', 'camera_centred', 'ca_extract_transform', 'ImageView', 'TrainingViews', 'training_views',
            'extract_descriptors', 'extract_views', 'clustering_view', 'clusterer', 'pseudo_labels', 'local_clusterer',
            'needs_local', 'local_labels', 'modality_memories', 'supervised_memories', 'true_labels',
-           'cross_modal_links', 'Phase2State', 'phase2_state', 'EpochState', 'epoch_stats', 'Batch', 'make_batch',
-           'classifier_terms', 'step_losses', 'camera_refinement', 'total_loss', 'momentum_updates', 'pk_loaders',
-           'calibrate_bn', 'evaluate_run', 'Callback', 'NonFiniteGuard', 'EvalSchedule', 'Checkpoint', 'LogWriter',
-           'Progress', 'default_callbacks', 'InjectNaN', 'DumpState', 'epoch_row', 'build_models', 'Trainer',
-           'results_table', 'plot_history']
+           'cross_modal_links', 'joint_evidence', 'prior_similarity', 'Phase2State', 'phase2_state', 'EpochState',
+           'epoch_stats', 'Batch', 'make_batch', 'classifier_terms', 'step_losses', 'camera_refinement', 'total_loss',
+           'momentum_updates', 'pk_loaders', 'calibrate_bn', 'evaluate_run', 'Callback', 'NonFiniteGuard',
+           'EvalSchedule', 'Checkpoint', 'LogWriter', 'Progress', 'default_callbacks', 'InjectNaN', 'DumpState',
+           'epoch_row', 'build_models', 'Trainer', 'results_table', 'plot_history']
 
 # %% ../nbs/11_trainer.ipynb #a3d4552d
 import csv, io, json, sys, time, warnings
@@ -32,7 +32,7 @@ from .data import (DataLayoutError, ImageDataset, Modality, RandomIdentitySample
 from .synthetic import make_synthetic
 from .augment import IMAGENET_MEAN, IMAGENET_STD, ChannelCopy, TwoViews, test_transform, train_transform
 from .metrics import evaluate
-from .cluster import cluster
+from .cluster import cluster, cluster_joint, joint_pairs
 from .memory import ClusterMemory, InstanceBank, make_memories
 from .pacbam import identity_regulariser
 from .backbone import ReIDViT, bn_uncalibrated, recalibrate_bn
@@ -228,6 +228,26 @@ def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) a
     "M13-M14: S from `similarity`, then `vra_match` with cap `mu` and its `pass2` rule (rank 0's links on every rank)."
     S = similarity(f_v, torch.as_tensor(y_v), f_r, torch.as_tensor(y_r))
     return broadcast_object(vra_match(S.cpu(), mu=mu, min_sim=min_sim, pass2=pass2, return_pass=True))
+
+# %% ../nbs/11_trainer.ipynb #52be2caa
+def joint_evidence(f_v, f_r, y_v, y_r, cfg: TrainConfig) -> torch.Tensor:
+    "(Kv, Kr) share of cross-modal image pairs of clusters i, j that fall into one joint cluster (M3b; rank 0, broadcast)."
+    rank, _ = dist_info()
+    P = None
+    if rank == 0:
+        jv, jr = cluster_joint(f_v.cpu().numpy(), f_r.cpu().numpy(), eps=cfg.eps, min_samples=cfg.min_samples,
+                               k1=cfg.joint_k1, k2=cfg.joint_k2)
+        P = joint_pairs(y_v, y_r, jv, jr, n_v=int(np.max(y_v)) + 1, n_r=int(np.max(y_r)) + 1)
+    return torch.as_tensor(broadcast_object(P), dtype=torch.float32)
+
+def prior_similarity(similarity, P: torch.Tensor, rule: str = 'boost', weight: float = 1.0):
+    "A similarity function that is `similarity` with the joint prior `P` (Kv, Kr): 'boost' S + weight P, 'restrict' S - 2 where P = 0."
+    if rule not in ('boost', 'restrict'): raise ValueError(f"rule must be 'boost' or 'restrict', got {rule!r}")
+    def with_prior(f_v, y_v, f_r, y_r):
+        S = similarity(f_v, y_v, f_r, y_r)
+        if S.shape != P.shape: raise ValueError(f"prior {tuple(P.shape)} and similarity {tuple(S.shape)} differ in shape")
+        return S + weight * P.to(S) if rule == 'boost' else torch.where(P.to(S.device) > 0, S, S - 2)
+    return with_prior
 
 # %% ../nbs/11_trainer.ipynb #24d83fce
 @dataclass
@@ -594,7 +614,9 @@ def prepare_epoch(self: Trainer, epoch: int) -> EpochState:
     if phase(c, epoch) == 2 and any(k in st.terms for k in ('vra', 'vrnl', 'um')):
         if mems['v'] is not None and mems['r'] is not None:
             f_m = clustering_view(z_c, v.cam_v, c.cam_norm) if c.match_ca else f_v        # M13 from the CA view
-            links, passes = cross_modal_links(f_m, y_v, f_r, y_r, c.mu, c.min_sim, c.vra_pass2, self.similarity)
+            sim = self.similarity if c.joint_prior == 'none' else prior_similarity(        # M3b as a prior on S
+                self.similarity, joint_evidence(f_v, f_r, y_v, y_r, c), c.joint_prior, c.joint_boost)
+            links, passes = cross_modal_links(f_m, y_v, f_r, y_r, c.mu, c.min_sim, c.vra_pass2, sim)
             local = dict(local_v=local_labels(f_v, v.cam_v, local_clusterer(c)),              # M17 rev 2
                          local_r=local_labels(f_r, v.cam_r, local_clusterer(c))) if needs_local(c, st.terms) else {}
             st.phase2 = phase2_state(z_v, y_v, z_r, y_r, links, passes, v.cam_v, v.cam_r, c, dev, **local)
