@@ -144,6 +144,11 @@ def measured_lines(root=None) -> list[str]:
         L.append(_line(f"pre-flight decode of a SYSU-MM01-sized tree ({pf['images']['n_vis'] + pf['images']['n_ir']:,} JPEGs)",
                        f"{pf['time_s']:.1f} s ({pf['images_per_s']:.0f} images/s, {pf['workers']} {pf['backend']}s)",
                        'bench/preflight_bench.py'))
+    jp = bench_json('joint_prior', root)
+    if jp:
+        L.append(_line(f"M3b as a prior on M14's similarity, matching precision after phase 1, seeds {', '.join(jp['seeds'])}",
+                       '; '.join(f"{k} {v['precision']:.2f}" for k, v in jp['mean'].items()) + f" (default: {jp['best']})",
+                       'bench/joint_prior_bench.py'))
     rm = bench_json('rid_margin', root)
     if rm: L.append(_line('R_id margin from the untrained channel maps (M9 rev 2)', f"m = {rm['suggested_margin']}",
                           'bench/rid_margin.py'))
