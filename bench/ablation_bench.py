@@ -144,6 +144,8 @@ def main(argv=None):
             res = run(apply_overrides(cfg, ov), out/f'{name}_s{seed}', start if shared else None, oracle=name == 'oracle_links')
             row = table['rows'].setdefault(name, {'overrides': ov, 'per_seed': {}})
             row['per_seed'][str(seed)] = {m: res['final'][m] for m in res['final']}
+            log = json.loads((out/f'{name}_s{seed}'/'log.json').read_text())       # the test curve, epoch by epoch
+            row.setdefault('curves', {})[str(seed)] = [[r['epoch'], r['Rank-1'], r['mAP']] for r in log if 'Rank-1' in r]
             if start is None and str(seed) not in table['rows'].get('untrained', {}).get('per_seed', {}):
                 unt = table['rows'].setdefault('untrained', {'overrides': {}, 'per_seed': {}})
                 unt['per_seed'][str(seed)] = {m: res['untrained'][m] for m in res['untrained']}

@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'bench_json', 'table3_rows', 'table3_markdown', 'table3_findings', 'plot_table3',
-           'measured_lines', 'measured_table']
+           'plot_curves', 'measured_lines', 'measured_table']
 
 # %% ../nbs/12c_results.ipynb #6638d2c6
 RESULTS = Path(__file__).resolve().parents[1]/'bench'/'results' if '__file__' in globals() else Path('../bench/results')
@@ -98,6 +98,21 @@ def plot_table3(t3: dict, mode: str = 'all', ax=None):
                 label=metric, color=f'C{k}', capsize=2)
     ax.set_yticks(y, [ROW_TEXT.get(r['row'], r['row']).replace('**', '') for r in rows], fontsize=7)
     ax.invert_yaxis(); ax.set_xlabel(f'{mode}-search (%)'); ax.legend(fontsize=7)
+    return ax
+
+# %% ../nbs/12c_results.ipynb #b3c10992
+def plot_curves(t3: dict, rows=('supervised', 'full', 'phase1'), metric: str = 'Rank-1', ax=None):
+    "Mean test `metric` (all-search) over seeds against the epoch, one line per row of `t3` that has curves."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+    k = {'Rank-1': 1, 'mAP': 2}[metric]
+    for name in rows:
+        curves = t3['rows'].get(name, {}).get('curves')
+        if not curves: continue
+        epochs = sorted({p[0] for c in curves.values() for p in c})
+        mean = [np.mean([p[k] for c in curves.values() for p in c if p[0] == e]) for e in epochs]
+        ax.plot(epochs, mean, marker='o', label=ROW_TEXT.get(name, name).replace('**', ''))
+    ax.set_xlabel('epoch'); ax.set_ylabel(f'all-search {metric} (%)'); ax.legend(fontsize=7)
     return ax
 
 # %% ../nbs/12c_results.ipynb #64877eb5
