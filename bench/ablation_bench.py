@@ -21,6 +21,7 @@ scratch because resuming is exact and phase 1 does not read the phase-2 switches
     python bench/ablation_bench.py --preset evidence                  # every row, seeds 0 1 2 -> bench/results/table3.json
     python bench/ablation_bench.py --preset synthetic --out runs/ablation_demo --json runs/ablation_demo/table3.json
     python bench/ablation_bench.py --only full phase1 --seeds 0       # a subset (merged into an existing JSON)
+    python bench/ablation_bench.py --only=full,-vra,-um --seeds 2     # rows that start with '-' go after '='
     python bench/ablation_bench.py --tiny --out /tmp/abl --json /tmp/abl/t3.json   # seconds: proves the script runs
 
 Each run writes its own folder under --out (results.json, log.csv, curves.png); finished runs are reused (resumable).
@@ -110,12 +111,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--preset', default='evidence', choices=list(PRESETS))
     ap.add_argument('--seeds', type=int, nargs='*', default=[0, 1, 2])
-    ap.add_argument('--only', nargs='*', default=None, choices=list(ROWS) + ['untrained'])
+    ap.add_argument('--only', nargs='+', action='extend', type=lambda v: v.split(','), default=None,
+                    help="rows, space- or comma-separated; rows that start with '-' after '=': --only=full,-vra,-um")
     ap.add_argument('--set', nargs='*', default=[], help='config overrides key=value for every run')
     ap.add_argument('--out', default='runs/table3', help='run folders')
     ap.add_argument('--json', default='bench/results/table3.json', help='the table (merged with what is there)')
     ap.add_argument('--tiny', action='store_true', help="chapter 10a's tiny() run for every row: proves the script works")
     a = ap.parse_args(argv)
+    if a.only is not None:
+        a.only = [r for rows in a.only for r in rows if r]
+        bad = [r for r in a.only if r not in ROWS and r != 'untrained']
+        if bad: ap.error(f"--only: unknown rows {bad} (choose from {', '.join(list(ROWS) + ['untrained'])})")
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     base = PRESETS[a.preset]()
     if a.tiny: base = apply_overrides(base, overrides_of(tiny(epochs=2, eval_every=2), synthetic()))

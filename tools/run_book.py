@@ -25,13 +25,30 @@ def chapters(names=()):
     nbs = sorted((p for p in NBS.glob('*.ipynb') if not p.name.startswith('_')), key=key)
     return [p for p in nbs if not names or p.stem in names or p.name in names]
 
+SKIP = 'skip-execution'                # the tag nbclient leaves unexecuted
+
+def eval_false(cell) -> bool:
+    "Whether a code cell carries nbdev's `#| eval: false` directive (in the directive lines at its top)."
+    import re
+    for line in cell.source.splitlines():
+        if not line.startswith('#|'): break
+        if re.match(r'#\|\s*eval\s*:\s*false\b', line, re.I): return True
+    return False
+
 def run_one(path: Path, env: dict, timeout: int) -> float:
-    "Execute `path` in a fresh kernel (cwd nbs/) and write it back with its outputs; the seconds it took."
+    """Execute `path` in a fresh kernel (cwd nbs/) and write it back with its outputs; the seconds it took. Cells marked
+    `#| eval: false` are not run (as in `nbdev_test`): they stay as they are, without outputs."""
     nb = nbformat.read(path, as_version=4)
+    skipped = [c for c in nb.cells if c.cell_type == 'code' and eval_false(c)]
+    for c in skipped: c.metadata['tags'] = c.metadata.get('tags', []) + [SKIP]
     t = time.time()
     old = dict(os.environ); os.environ.clear(); os.environ.update(env)
     try: NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}}).execute()
     finally: os.environ.clear(); os.environ.update(old)
+    for c in skipped:
+        c.metadata['tags'] = [x for x in c.metadata['tags'] if x != SKIP]
+        if not c.metadata['tags']: del c.metadata['tags']
+        c.outputs, c.execution_count = [], None
     nbformat.write(nb, path)
     return time.time() - t
 
