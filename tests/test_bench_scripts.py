@@ -46,3 +46,26 @@ def test_gpu_check_cpu_smoke(tmp_path):
     train = res['checks']['train_steps']
     assert train['img_per_s_fixed_batch'] > 0 and {'vra', 'vrnl', 'um'} <= set(train['terms'])
     assert res['checks']['torch_knn']['fp32_recall'] > 0.999
+
+def test_ablation_bench_tiny_and_merge(tmp_path):
+    """Table 3's script at chapter 10a's tiny size: a shared-checkpoint row and a leave-one-out row given as a comma list
+    (rows starting with '-' after '='), each with its per-seed metrics, curve and the untrained row; an unknown row is a
+    usage error before any work; merge_table3 unites two seeds' files."""
+    bad = run(ROOT/'bench'/'ablation_bench.py', '--tiny', '--only=full,-nope', '--out', tmp_path/'x', timeout=60)
+    assert bad.returncode == 2 and "unknown rows ['-nope']" in bad.stderr and not (tmp_path/'x'/'data').exists()
+    out, js = tmp_path/'abl', tmp_path/'s0.json'
+    p = run(ROOT/'bench'/'ablation_bench.py', '--tiny', '--seeds', '0', '--only=phase1,-vra', '--out', out, '--json', js,
+            timeout=400)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    t = json.loads(js.read_text())
+    assert list(t['rows']) == ['untrained', 'phase1', '-vra'] and t['tiny'] and t['preset'] == 'evidence'
+    for name in ('phase1', '-vra'):
+        assert set(t['rows'][name]['per_seed']['0']) == {'all', 'indoor'}
+        assert t['rows'][name]['curves']['0'][-1][0] == t['config']['epochs']
+    assert t['rows']['-vra']['overrides'] == {'use_vra': False}
+    t1 = {**t, 'rows': {k: {**r, 'per_seed': {'1': r['per_seed']['0']}} for k, r in t['rows'].items()}}
+    (tmp_path/'s1.json').write_text(json.dumps(t1))
+    m = run(ROOT/'bench'/'merge_table3.py', js, tmp_path/'s1.json', '--json', tmp_path/'m.json', timeout=60)
+    assert m.returncode == 0, m.stderr
+    merged = json.loads((tmp_path/'m.json').read_text())
+    assert all(sorted(r['per_seed']) == ['0', '1'] for r in merged['rows'].values())
