@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'bench_json', 'table3_rows', 'table3_markdown', 'table3_findings', 'plot_table3',
-           'plot_curves', 'measured_lines', 'measured_table']
+__all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'MODULE_ROWS', 'bench_json', 'table3_rows', 'table3_markdown', 'table3_findings',
+           'module_effects', 'plot_table3', 'plot_curves', 'measured_lines', 'measured_table']
 
 # %% ../nbs/12c_results.ipynb #6638d2c6
 RESULTS = Path(__file__).resolve().parents[1]/'bench'/'results' if '__file__' in globals() else Path('../bench/results')
@@ -86,6 +86,28 @@ def table3_findings(t3: dict, mode: str = 'all') -> list[str]:
                    f"closes {share:.0%} of the gap to it.")
     return out
 
+# %% ../nbs/12c_results.ipynb #b47936e1
+MODULE_ROWS = {   # module -> (with, without) when added, (with, without) when left out
+    'PA-CBAM': (('+pacbam', 'baseline'), ('phase1', '+maal')), 'MAAL': (('+maal', 'baseline'), ('phase1', '+pacbam')),
+    'VRA': (('+vra', 'phase1'), ('full', '-vra')), 'VRNL': (('+vrnl', 'phase1'), ('full', '-vrnl')),
+    'UM': (('+um', 'phase1'), ('full', '-um'))}
+
+def module_effects(t3: dict, mode: str = 'all') -> list[dict]:
+    """Per module of `MODULE_ROWS` whose rows `t3` has: the paired mean difference in Rank-1 and mAP (`mode`-search) when
+    added and when left out, the seeds compared, and the verdict 'helps' | 'hurts' | 'mixed' over those four numbers."""
+    out = []
+    for module, pairs in MODULE_ROWS.items():
+        e = {'module': module}
+        for how, (a, b) in zip(('added', 'left_out'), pairs):
+            if {a, b} <= set(t3['rows']):
+                e[how] = {m: round(_paired(t3, a, b, mode, m)[0], 2) for m in ('Rank-1', 'mAP')}
+                e[how]['seeds'] = _paired(t3, a, b, mode)[4]
+        d = [x[m] for how in ('added', 'left_out') if how in e for x in [e[how]] for m in ('Rank-1', 'mAP')]
+        if not d: continue
+        e['verdict'] = 'helps' if min(d) > 0 else 'hurts' if max(d) < 0 else 'mixed'
+        out.append(e)
+    return out
+
 # %% ../nbs/12c_results.ipynb #ee6216f6
 def plot_table3(t3: dict, mode: str = 'all', ax=None):
     "Horizontal bars of Rank-1 and mAP per row (mean, std over seeds as error bars)."
@@ -128,6 +150,10 @@ def measured_lines(root=None) -> list[str]:
         L.append(_line(f"Table 3 on the {t3['preset']} preset, {len(t3['rows']['full']['per_seed'])} seeds (all-search Rank-1 / mAP)",
                        '; '.join(f"{ROW_TEXT[k].replace('**', '')} {get(k)[0]:.1f} / {get(k)[1]:.1f}" for k in rows),
                        'bench/ablation_bench.py'))
+        eff, r1 = module_effects(t3), lambda e, how: e.get(how, {}).get('Rank-1', float('nan'))
+        if eff: L.append(_line("each module's effect on all-search Rank-1, added / left out (chapter 13)",
+                               '; '.join(f"{e['module']} {r1(e, 'added'):+.1f} / {r1(e, 'left_out'):+.1f} ({e['verdict']})"
+                                         for e in eff), 'bench/ablation_bench.py'))
     amp = bench_json('amp', root)
     if amp:
         s = amp['summary']

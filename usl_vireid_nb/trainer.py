@@ -13,7 +13,7 @@ __all__ = ['STEP_STATS', 'prepare_data', 'camera_centred', 'ca_extract_transform
            'epoch_row', 'build_models', 'Trainer', 'results_table', 'plot_history']
 
 # %% ../nbs/11_trainer.ipynb #a3d4552d
-import csv, io, json, sys, time, warnings
+import csv, io, json, os, sys, time, warnings
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -510,10 +510,12 @@ class LogWriter(Callback):
             tr.log(results_table(tr.results))
 
 class Progress(Callback):
-    "tqdm bars over epochs and steps (rank 0, only on a terminal or in a notebook, and with cfg.progress)."
+    """tqdm bars over epochs and steps (rank 0, only on a terminal or in a notebook, with cfg.progress, and unless the
+    environment sets tqdm's own `TQDM_DISABLE`, as `tools/run_book.py` does for the saved book)."""
     order = 40
     def before_fit(self, tr):
-        self.show = tr.cfg.progress and tr.rank == 0 and (sys.stderr.isatty() or 'ipykernel' in sys.modules)
+        self.show = (tr.cfg.progress and tr.rank == 0 and (sys.stderr.isatty() or 'ipykernel' in sys.modules)
+                     and os.environ.get('TQDM_DISABLE', '') in ('', '0'))
         self.bar = tqdm(total=tr.cfg.epochs, initial=tr.epoch, desc='epochs', disable=not self.show)
     def before_epoch(self, tr): self.ibar = tqdm(total=tr.cfg.iters, desc=f'epoch {tr.state.epoch}', disable=not self.show, leave=False)
     def after_step(self, tr):
