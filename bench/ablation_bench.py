@@ -13,6 +13,7 @@ Rows (each over `--seeds`, per seed all-search and indoor-search Rank-1, mAP, mI
     ca_aug      full with CA as augmentation only (ca_modality=False: no Phi^c, MAAL v/r with the confusion target)
     supervised  the same backbone, data and schedule trained on the true identities (one memory): the ceiling
     oracle_links (opt-in) full, with VRA links from the true identities: a bound on what better matching buys
+    oracle_links-um (opt-in) the same without UM: whether UM helps once the links it groups over are right
 
 Rows that differ from `phase1` only in phase-2 terms share its phase-1 checkpoint: it runs once per seed and each such
 row continues from it (`Trainer.fit(resume=True)` with the row's config), which gives the same numbers as a run from
@@ -22,6 +23,7 @@ scratch because resuming is exact and phase 1 does not read the phase-2 switches
     python bench/ablation_bench.py --preset synthetic --out runs/ablation_demo --json runs/ablation_demo/table3.json
     python bench/ablation_bench.py --only full phase1 --seeds 0       # a subset (merged into an existing JSON)
     python bench/ablation_bench.py --only=full,-vra,-um --seeds 2     # rows that start with '-' go after '='
+    python bench/ablation_bench.py --only=oracle_links,oracle_links-um --seeds 0   # the opt-in oracle rows
     python bench/ablation_bench.py --tiny --out /tmp/abl --json /tmp/abl/t3.json   # seconds: proves the script runs
 
 Each run writes its own folder under --out (results.json, log.csv, curves.png); finished runs are reused (resumable).
@@ -58,8 +60,9 @@ ROWS = {   # row -> (overrides of the preset, shares the phase-1 checkpoint)
     'ca_aug': ({'ca_modality': False}, False),
     'supervised': ({'supervised': True}, False),
     'oracle_links': ({}, True),
+    'oracle_links-um': ({'use_um': False}, True),
 }
-OPT_IN = ('oracle_links',)
+OPT_IN = ('oracle_links', 'oracle_links-um')
 METRICS = ('Rank-1', 'mAP', 'mINP')
 
 
@@ -147,7 +150,7 @@ def main(argv=None):
         for name in names:
             if name == 'untrained': continue
             ov, shared = ROWS[name]
-            res = run(apply_overrides(cfg, ov), out/f'{name}_s{seed}', start if shared else None, oracle=name == 'oracle_links')
+            res = run(apply_overrides(cfg, ov), out/f'{name}_s{seed}', start if shared else None, oracle=name.startswith('oracle_links'))
             row = table['rows'].setdefault(name, {'overrides': ov, 'per_seed': {}})
             row['per_seed'][str(seed)] = {m: res['final'][m] for m in res['final']}
             log = json.loads((out/f'{name}_s{seed}'/'log.json').read_text())       # the test curve, epoch by epoch

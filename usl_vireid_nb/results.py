@@ -28,7 +28,8 @@ ROW_TEXT = {'untrained': 'untrained (epoch 0)', 'baseline': 'baseline: L_base on
             '+vrnl': 'phase 1 + VRNL', '+um': 'phase 1 + UM', 'vra+vrnl': 'phase 1 + VRA + VRNL', 'full': '**full method**',
             '-vra': 'full − VRA', '-vrnl': 'full − VRNL', '-um': 'full − UM', 'full_rev1': 'full, METHOD revision 1',
             'ca_aug': 'full, CA as augmentation only', 'supervised': 'supervised bound (true identities)',
-            'oracle_links': 'full, links from the true identities'}
+            'oracle_links': 'full, links from the true identities',
+            'oracle_links-um': 'full − UM, links from the true identities'}
 
 def _values(row: dict, mode: str, metric: str) -> np.ndarray:
     return np.array([r[mode][metric] for r in row['per_seed'].values()], float)
@@ -79,6 +80,8 @@ def table3_findings(t3: dict, mode: str = 'all') -> list[str]:
     for m in ('-vra', '-vrnl', '-um'):
         if {m, 'full'} <= have: cmp('full', m, f'Full vs {ROW_TEXT[m]} (what {m[1:].upper()} adds)')
     if {'full', 'full_rev1'} <= have: cmp('full', 'full_rev1', 'METHOD revision 2 vs revision 1')
+    if {'oracle_links', 'full'} <= have: cmp('oracle_links', 'full', "VRA links from the truth vs the method's own (a bound)")
+    if {'oracle_links', 'oracle_links-um'} <= have: cmp('oracle_links', 'oracle_links-um', 'What UM adds when the links are right')
     if {'full', 'supervised', 'phase1'} <= have:
         f, s, p = (np.mean(_values(t3['rows'][k], mode, 'Rank-1')) for k in ('full', 'supervised', 'phase1'))
         share = (f - p) / (s - p) if s != p else float('nan')
