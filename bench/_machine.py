@@ -1,4 +1,5 @@
-"""What a benchmark's numbers were measured on (imported by the scripts beside it: `from _machine import machine`)."""
+"""What a benchmark's numbers were measured on, and how it was called (imported by the scripts beside it:
+`from _machine import command, machine`)."""
 import os, platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,3 +18,9 @@ def machine() -> dict:
             'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             'loadavg': [round(x, 2) for x in os.getloadavg()],
             'date': datetime.now(timezone.utc).isoformat(timespec='seconds')}
+
+
+def command(argv=None) -> str:
+    "How the running benchmark was called, as its JSON records it: `python bench/<script> <arguments>`."
+    import sys
+    return ' '.join(['python', f"bench/{Path(sys.argv[0]).name}", *(sys.argv[1:] if argv is None else argv)])

@@ -29,7 +29,7 @@ scratch because resuming is exact and phase 1 does not read the phase-2 switches
 Each run writes its own folder under --out (results.json, log.csv, curves.png); finished runs are reused (resumable).
 A measurement, not a test: nothing here picks a checkpoint, every row reports its last epoch.
 """
-import argparse, json, shutil, sys, time
+import argparse, json, shutil, time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ import torch
 from usl_vireid_nb.config import LEGACY, apply_overrides, evidence, overrides_of, synthetic, tiny
 
 PRESETS = {'synthetic': synthetic, 'evidence': evidence}
-from _machine import machine
+from _machine import command, machine
 from usl_vireid_nb.trainer import Trainer, prepare_data
 from usl_vireid_nb.vra import cluster_similarity, majority_identity
 
@@ -134,8 +134,7 @@ def main(argv=None):
     table = json.loads(path.read_text()) if path.is_file() else {}
     same = table.get('preset') == a.preset and table.get('overrides') == a.set and table.get('tiny') == a.tiny
     table = {'preset': a.preset, 'overrides': a.set, 'tiny': a.tiny, 'config': json.loads(base.to_json()),
-             'machine': machine(), 'rows': table.get('rows', {}) if same else {}, 'command': 'python bench/ablation_bench.py '
-             + ' '.join(argv if argv is not None else sys.argv[1:])}
+             'machine': machine(), 'rows': table.get('rows', {}) if same else {}, 'command': command(argv)}
     t0 = time.time()
     for seed in a.seeds:
         print(f"seed {seed}", flush=True)

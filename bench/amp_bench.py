@@ -9,7 +9,7 @@ the seeds' spread. On a CPU without native bf16 `amp=auto` is fp32 and the scrip
     python bench/amp_bench.py                       # seeds 0 1 2, about 20 minutes on 2 cores
     python bench/amp_bench.py --seeds 0 --set epochs=2 phase2_start=2 --out /tmp/amp   # a quick look
 """
-import argparse, json, sys, time
+import argparse, json, time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from usl_vireid_nb.config import apply_overrides, synthetic
 from usl_vireid_nb.runtime import amp_dtype
 from usl_vireid_nb.synthetic import make_synthetic
 from usl_vireid_nb.trainer import Trainer
-from _machine import machine
+from _machine import command, machine
 
 METRICS = ('Rank-1', 'mAP', 'mINP')
 
@@ -35,7 +35,7 @@ def main(argv=None):
     make_synthetic(out/'data', n_train_ids=base.synth_train_ids, n_test_ids=base.synth_test_ids,
                    n_images=base.synth_images, seed=base.seed)
     res = {'config': base.short(), 'machine': machine(), 'bf16_dtype': str(amp_dtype(base, 'cpu')), 'runs': {},
-           'command': 'python bench/amp_bench.py ' + ' '.join(sys.argv[1:] if argv is None else argv)}
+           'command': command(argv)}
     for seed in a.seeds:
         for amp in (('off', 'auto') if seed % 2 == 0 else ('auto', 'off')):      # alternate which goes first
             cfg = apply_overrides(base, {'seed': seed, 'amp': amp})

@@ -5,7 +5,7 @@ preset's phase 1 (6 epochs), one per seed. Writes bench/results/joint_prior.json
 
     python bench/joint_prior_bench.py                     # seeds 0 1 2, about 5 minutes on 2 cores
 """
-import argparse, json, sys
+import argparse, json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ from usl_vireid_nb.analysis import state_from_checkpoint
 from usl_vireid_nb.config import apply_overrides, synthetic
 from usl_vireid_nb.trainer import Trainer, joint_evidence, prior_similarity
 from usl_vireid_nb.vra import cluster_similarity, matching_precision, vra_match
-from _machine import machine
+from _machine import command, machine
 
 
 def main(argv=None):
@@ -26,7 +26,7 @@ def main(argv=None):
     ap.add_argument('--json', default='bench/results/joint_prior.json')
     a = ap.parse_args(argv)
     out, res = Path(a.out), {'machine': machine(), 'seeds': {},
-                             'command': 'python bench/joint_prior_bench.py ' + ' '.join(sys.argv[1:] if argv is None else argv)}
+                             'command': command(argv)}
     for seed in a.seeds:
         cfg = apply_overrides(synthetic(seed=seed, epochs=6, progress=False, data_root=str(out/'data')), a.set)
         run = out/f'phase1_s{seed}'

@@ -8,7 +8,7 @@ change in machine load hits both alike. Prints both rates and their ratio (the g
     python bench/train_bench.py                         # synthetic preset, batch 4 x 8 per modality (96 images a step)
     python bench/train_bench.py --steps 10 --rounds 3 --set batch_ids=8
 """
-import argparse, json, sys, tempfile, time
+import argparse, json, tempfile, time
 from pathlib import Path
 
 import torch
@@ -16,7 +16,7 @@ import torch
 from usl_vireid_nb.config import apply_overrides, model_kwargs, synthetic
 from usl_vireid_nb.trainer import Trainer, pk_loaders
 from usl_vireid_nb.runtime import autocast
-from _machine import machine
+from _machine import command, machine
 
 
 def main():
@@ -77,7 +77,7 @@ def main():
           f"ratio method / bare: {ips_m / ips_b:.3f}  (goal >= 0.85)")
     res = {'method_img_per_s': ips_m, 'bare_img_per_s': ips_b, 'ratio': ips_m / ips_b, 'images_per_step': n_img,
            'amp_dtype': str(tr.amp_dtype), 'config': cfg.short(), 'steps': a.steps, 'rounds': a.rounds, 'machine': machine(),
-           'command': 'python bench/train_bench.py ' + ' '.join(sys.argv[1:])}
+           'command': command()}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True); Path(a.json).write_text(json.dumps(res, indent=1))
     print(f"-> {a.json}")
 
