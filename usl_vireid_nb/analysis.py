@@ -18,8 +18,9 @@ from .figures import pick_identities, retrieval_grid, roc_figure, tsne_figure
 from .config import model_kwargs
 from .runtime import amp_dtype, load_checkpoint, rng_preserved
 from .backbone import ReIDViT
-from .trainer import (build_models, calibrate_bn, clusterer, clustering_view, extract_views, prepare_data,
-                                   pseudo_labels, training_views)
+from .trainer import build_models
+from .epoch import (calibrate_bn, clusterer, clustering_view, extract_views, prepare_data, pseudo_labels,
+                                 training_views)
 
 # %% auto #0
 __all__ = ['model_from_checkpoint', 'run_data', 'untrained_model', 'state_from_checkpoint', 'states_from_checkpoints',
