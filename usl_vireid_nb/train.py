@@ -24,7 +24,8 @@ from .config import (PRESETS, ConfigError, TrainConfig, apply_overrides, check_p
                                   model_kwargs, show_schedule, synthetic)
 from .runtime import (CheckpointError, NonFiniteLossError, OutputLock, OutputLockedError, WriteError,
                                    atomic_write, format_bytes, free_space, init_distributed, launch_rank, load_checkpoint)
-from .trainer import Trainer, prepare_data
+from .trainer import Trainer
+from .epoch import check_inputs, prepare_data
 from .cli import (EXIT_CODES, command_errors, command_parser, error_line, exit_code, exit_code_table, mean_std,
                                one_line, one_line_warnings, underscore_flags)
 
@@ -65,23 +66,15 @@ def resume_config(out, overrides=()) -> TrainConfig:
 
 # %% ../nbs/13_train.ipynb #b6c4ab39
 def start_checks(cfg: TrainConfig) -> None:
-    """What must hold before a run writes anything: a real data set's root exists and its lists read (images are decoded
-    later, by the trainer), the paper preset has weights (`check_pretrained`), and a weights file named exists."""
-    if cfg.dataset != 'synthetic':
-        root = Path(cfg.data_root or '')
-        if not cfg.data_root or not root.is_dir(): raise DataLayoutError(f"data root {root} does not exist (dataset {cfg.dataset!r})")
-        if cfg.dataset == 'sysu': read_sysu(root, 'train', skip_bad=cfg.skip_bad)
-        else: read_regdb(root, cfg.trial, 'train', skip_bad=cfg.skip_bad)
-    check_pretrained(cfg)
-    if cfg.pretrained not in (None, 'none') and not Path(cfg.pretrained).is_file():
-        raise PretrainedError(f"pretrained weights not found: {cfg.pretrained} (give a local .pth/.pt/.bin/.safetensors "
-                              "file; nothing is ever downloaded)")
+    """What must hold before a run writes anything (chapter 10c's `check_inputs`): a real data set's root exists and its
+    lists read (images are decoded later, by the trainer), the paper preset has weights, and a weights file named exists."""
+    check_inputs(cfg)                                         # chapter 10c: the one check of a run's inputs
 
 def dry_run(cfg: TrainConfig, log=print) -> dict:
     """`--dry-run`: everything but training, nothing written. The config and the schedule; the model built with its
     weights file (the load report; an unusable file raises `PretrainedError`); on SYSU-MM01 / RegDB the data set read,
     counted and every training image decoded (chapter 11's `prepare_data`). Returns dict(parameters, pretrained, data)."""
-    start_checks(cfg)
+    records = check_inputs(cfg)                               # the start checks; a real data set's lists, read once
     log(cfg.to_json()); show_schedule(cfg)
     if cfg.pretrained == 'none' and cfg.arch_preset == 'paper': warnings.warn("pretrained=none: ViT-B/16 from random weights")
     model = ReIDViT(**model_kwargs(cfg))                      # loads and checks cfg.pretrained
@@ -92,7 +85,7 @@ def dry_run(cfg: TrainConfig, log=print) -> dict:
     if cfg.dataset == 'synthetic': log("data: the synthetic set is generated when training starts")
     else:
         found['data'] = {}
-        _, vis, ir = prepare_data(cfg, report=found['data'])
+        _, vis, ir = prepare_data(cfg, report=found['data'], records=records)
         log(f"data: {len(vis)} visible and {len(ir)} infrared training images decode "
             f"({found['data']['preflight']['seconds']:.1f} s); {len(found['data']['integrity']['mismatches'])} count(s) "
             "differ from the official ones")
