@@ -39,7 +39,8 @@ from usl_vireid_nb.config import LEGACY, apply_overrides, evidence, overrides_of
 
 PRESETS = {'synthetic': synthetic, 'evidence': evidence}
 from _machine import command, machine
-from usl_vireid_nb.trainer import Trainer, prepare_data
+from usl_vireid_nb.epoch import prepare_data
+from usl_vireid_nb.trainer import Trainer
 from usl_vireid_nb.vra import cluster_similarity, majority_identity
 
 NO_PHASE2 = dict(use_vra=False, use_vrnl=False, use_um=False)

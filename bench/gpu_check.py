@@ -12,12 +12,12 @@ Checks, in this order (each one's failure is recorded and the others still run; 
   train_steps    20 training steps of the paper preset: ViT-B/16 at 384 x 128, 4 x 16 per modality, three streams
                  (v, c, r: 192 images a step), bf16 autocast and channels_last (the config's amp / channels_last), every
                  phase-2 term live. Built from the trainer's own pieces: `Trainer(sysu(root, pretrained='none', ...))` on a
-                 generated tiny SYSU-layout tree (`make_synthetic`), then `extract_views`, `modality_memories`,
-                 `cross_modal_links`, `local_labels`, `phase2_state`, `EpochState`, `pk_loaders` and `Trainer.train_step`.
+                 generated tiny SYSU-layout tree (`make_synthetic`), then chapter 10c's `describe`, `plan_epoch` (with
+                 the true labels handed in) and `build_epoch`, `pk_loaders` and `Trainer.train_step`.
                  Pseudo-labels are the tree's true identities (a random-weight ViT-B clusters nothing useful), so the step
                  is the paper's full phase-2 step. Reports images/s with the data loaders and on one fixed batch (the
                  GPU alone), and torch.cuda.max_memory_allocated
-  extraction     images/s of `extract_views` on the tree, and of the bare eval forward on batches of 128
+  extraction     images/s of `describe` on the tree, and of the bare eval forward on batches of 128
   scale_stages   bench/scale_bench.py's stages at SYSU-MM01 scale with device='cuda' (clustering still runs its sparse
                  Jaccard on the CPU; its kNN goes to faiss-gpu)
 Never downloads anything: the ViT starts from random weights (pretrained='none'), the data are generated. Without a CUDA
@@ -137,8 +137,8 @@ def _trainer_setup(sz, dev, smoke, work):
     import numpy as np, torch
     from usl_vireid_nb.config import live_terms, sysu
     from usl_vireid_nb.synthetic import make_synthetic
-    from usl_vireid_nb.trainer import (EpochState, Trainer, clustering_view, cross_modal_links, extract_views,
-                                       local_clusterer, local_labels, modality_memories, needs_local, phase2_state)
+    from usl_vireid_nb.epoch import build_epoch, describe, plan_epoch
+    from usl_vireid_nb.trainer import Trainer
     root = make_synthetic(Path(work)/'sysu', n_train_ids=sz['ids'], n_test_ids=2, n_images=sz['images'], seed=0)
     kw = dict(pretrained='none', phase2_start=1, epochs=1, iters=sz['steps'] + sz['warmup'], batch_ids=sz['batch_ids'],
               num_instances=sz['num_instances'], num_workers=sz['workers'], extract_batch=sz['extract_batch'],
@@ -150,20 +150,15 @@ def _trainer_setup(sz, dev, smoke, work):
         warnings.simplefilter('ignore')                        # the tree is not SYSU-MM01's size; ViT-B from random weights
         tr = Trainer(cfg, Path(work)/'run', device=dev)
     v = tr.views
-    extract_views(tr.model, v, cfg, dev, tr.amp_dtype)                          # warm-up (kernels, decoded-image cache)
+    describe(tr.model, v, cfg, dev, tr.amp_dtype)                               # warm-up (kernels, decoded-image cache)
     _sync(dev); t = time.perf_counter()
-    z_v, z_c, z_r = extract_views(tr.model, v, cfg, dev, tr.amp_dtype)
+    d = describe(tr.model, v, cfg, dev, tr.amp_dtype)
     _sync(dev); ext_s = time.perf_counter() - t
     y_v = np.unique(v.true_v, return_inverse=True)[1].astype(np.int64)           # the true identities as pseudo-labels
     y_r = np.unique(v.true_r, return_inverse=True)[1].astype(np.int64)
-    mems = modality_memories(z_v, z_c, z_r, y_v, y_r, temp=cfg.temp, momentum=cfg.mem_momentum, hard=cfg.hard)
-    epoch = cfg.phase2_start
-    st = EpochState(epoch, live_terms(cfg, epoch), y_v, y_r, {k: m.to(dev) for k, m in mems.items()})
-    f_v, f_r = clustering_view(z_v, v.cam_v, cfg.cam_norm), clustering_view(z_r, v.cam_r, cfg.cam_norm)
-    links, passes = cross_modal_links(f_v, y_v, f_r, y_r, cfg.mu, cfg.min_sim, cfg.vra_pass2)
-    local = dict(local_v=local_labels(f_v, v.cam_v, local_clusterer(cfg)),
-                 local_r=local_labels(f_r, v.cam_r, local_clusterer(cfg))) if needs_local(cfg, st.terms) else {}
-    st.phase2 = phase2_state(z_v, y_v, z_r, y_r, links, passes, v.cam_v, v.cam_r, cfg, dev, **local)
+    plan = plan_epoch(d, cfg, cfg.phase2_start, labels=(y_v, y_r))               # the trainer's plan, the truth's labels
+    st = build_epoch(d, plan, cfg, dev)
+    links = plan.links
     n_ext = 2 * len(v.extract_v) + len(v.extract_r)
     return tr, st, {'extract_views_images': n_ext, 'extract_views_s': ext_s, 'extract_views_img_per_s': n_ext / ext_s,
                     'train_images': [len(v.extract_v), len(v.extract_r)], 'links': len(links)}

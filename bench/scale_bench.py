@@ -5,7 +5,7 @@ with its wall time, CPU time and peak memory. Goal on this CPU: <= 60 s per epoc
     python bench/scale_bench.py --json bench/results/scale_bench.json    # full scale, one child process per stage
     python bench/scale_bench.py --small --json /tmp/scale_small.json      # 1/20 of the images, one process: seconds
 
-Stages, in the order `Trainer.prepare_epoch` runs them (phase 2, every term live), then one training step's share:
+Stages, in the order chapter 10c's `plan_epoch` and `build_epoch` run them (phase 2, every term live), then one training step's share:
   cluster_v, cluster_r   intra-modal M3: `pseudo_labels(f, clusterer(cfg))` (breakdown: the Jaccard alone, faiss's kNN alone)
   cluster_joint          inter-modal M3b, when chapter 03 has `compute_modal_invariant_jaccard_distance` (see `inter_modal_clusterer`)
   memories               `modality_memories` (M4)
@@ -171,7 +171,7 @@ def _quality(y, true, cams):
 def _st_cluster(m):
     def fn(ctx, cfg, timer, breakdown):
         import numpy as np
-        from usl_vireid_nb.trainer import clustering_view, clusterer, pseudo_labels
+        from usl_vireid_nb.epoch import clustering_view, clusterer, pseudo_labels
         f = clustering_view(ctx['z_' + m], ctx['cam_' + m], cfg.cam_norm)
         with timer(): y = pseudo_labels(f, clusterer(cfg))
         out = {'y_' + m: np.asarray(y, np.int64)}
@@ -194,7 +194,7 @@ def _st_joint(ctx, cfg, timer, breakdown):
     fn = inter_modal_clusterer(cfg)
     if fn is None: return {}, {'skipped': 'usl_vireid_nb.cluster has no compute_modal_invariant_jaccard_distance yet'}
     import numpy as np
-    from usl_vireid_nb.trainer import clustering_view
+    from usl_vireid_nb.epoch import clustering_view
     f_v = clustering_view(ctx['z_v'], ctx['cam_v'], cfg.cam_norm).cpu().numpy()
     f_r = clustering_view(ctx['z_r'], ctx['cam_r'], cfg.cam_norm).cpu().numpy()
     with timer(): jv, jr = fn(f_v, f_r)
@@ -205,20 +205,20 @@ def _st_joint(ctx, cfg, timer, breakdown):
     return {}, {'n': len(y), **_quality(y, true, cams), 'clusters_with_both_modalities': int(len(both))}
 
 def _st_memories(ctx, cfg, timer, breakdown):
-    from usl_vireid_nb.trainer import modality_memories
+    from usl_vireid_nb.epoch import modality_memories
     with timer(): mems = modality_memories(ctx['z_v'], ctx['z_c'], ctx['z_r'], ctx['y_v'], ctx['y_r'],
                                            temp=cfg.temp, momentum=cfg.mem_momentum, hard=cfg.hard)
     return {'mems': mems}, {'K': {k: (None if m is None else m.num_clusters) for k, m in mems.items()}}
 
 def _match_view(ctx, cfg):
-    from usl_vireid_nb.trainer import clustering_view
+    from usl_vireid_nb.epoch import clustering_view
     f_r = clustering_view(ctx['z_r'], ctx['cam_r'], cfg.cam_norm)
     f_m = clustering_view(ctx['z_c'] if cfg.match_ca else ctx['z_v'], ctx['cam_v'], cfg.cam_norm)
     return f_m, f_r
 
 def _st_matching(ctx, cfg, timer, breakdown):
     import numpy as np, torch
-    from usl_vireid_nb.trainer import cross_modal_links
+    from usl_vireid_nb.epoch import cross_modal_links
     from usl_vireid_nb.vra import cluster_similarity, matching_precision, vra_match
     f_m, f_r = _match_view(ctx, cfg)
     with timer(): links, passes = cross_modal_links(f_m, ctx['y_v'], f_r, ctx['y_r'], cfg.mu, cfg.min_sim, cfg.vra_pass2)
@@ -234,7 +234,7 @@ def _st_matching(ctx, cfg, timer, breakdown):
 def _st_phase2(ctx, cfg, timer, breakdown):
     import numpy as np, torch
     from usl_vireid_nb.memory import InstanceBank
-    from usl_vireid_nb.trainer import phase2_state
+    from usl_vireid_nb.epoch import phase2_state
     from usl_vireid_nb.um import um_groups
     from usl_vireid_nb.vra import cross_labels, link_matrix, shared_memories
     a = (ctx['z_v'], ctx['y_v'], ctx['z_r'], ctx['y_r'], ctx['links'], ctx['passes'], ctx['cam_v'], ctx['cam_r'], cfg)
@@ -263,12 +263,11 @@ def _st_local(m):
     def fn(ctx, cfg, timer, breakdown):
         import numpy as np
         from usl_vireid_nb.config import live_terms
-        from usl_vireid_nb.trainer import clustering_view, local_clusterer, local_labels, needs_local
+        from usl_vireid_nb.epoch import clustering_view, local_clusterer, local_labels, needs_local
         if not needs_local(cfg, live_terms(cfg, cfg.phase2_start)): return {}, {'skipped': 'the config needs no local clusters'}
         f = clustering_view(ctx['z_' + m], ctx['cam_' + m], cfg.cam_norm)
         with timer(): lab = local_labels(f, ctx['cam_' + m], local_clusterer(cfg))
         if lab is None: return {}, {'skipped': 'one camera'}
-        lab = lab.numpy()
         return {'local_' + m: lab}, {'cameras': int(len(np.unique(ctx['cam_' + m]))), 'local_clusters': int(lab.max() + 1),
                                      'local_outliers': float((lab < 0).mean())}
     return fn
@@ -285,8 +284,8 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
     import numpy as np, torch, torch.nn.functional as F
     from usl_vireid_nb.config import live_terms
     from usl_vireid_nb.data import Modality
-    from usl_vireid_nb.trainer import (Batch, EpochState, camera_refinement, momentum_updates, phase2_state, step_losses,
-                                       total_loss)
+    from usl_vireid_nb.epoch import EpochState, phase2_state
+    from usl_vireid_nb.step import Batch, camera_refinement, momentum_updates, step_losses, total_loss
     from usl_vireid_nb.vrnl import vrnl_loss, vrnl_masks
     dev = ctx['z_v'].device
     p2 = ctx.get('p2')
@@ -296,7 +295,7 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
                           ctx['cam_r'], cfg, dev, local_v=to('local_v'), local_r=to('local_r'))
     mems = ctx.get('mems')
     if mems is None:
-        from usl_vireid_nb.trainer import modality_memories
+        from usl_vireid_nb.epoch import modality_memories
         mems = modality_memories(ctx['z_v'], ctx['z_c'], ctx['z_r'], ctx['y_v'], ctx['y_r'], temp=cfg.temp,
                                  momentum=cfg.mem_momentum, hard=cfg.hard)
     mems = {k: m.to(dev) for k, m in mems.items()}
@@ -467,7 +466,7 @@ def child_main(a):
 def _warm_up():
     "First calls pay one-off costs (thread pools, lazy imports): cluster 300 blobs once, outside every timing."
     from usl_vireid_nb.cluster import blob_features, cluster
-    import usl_vireid_nb.trainer  # noqa: F401  (timm etc.: imported before the stage's clock starts)
+    import usl_vireid_nb.epoch  # noqa: F401  (timm etc.: imported before the stage's clock starts)
     cluster(blob_features(300, d=64, seed=1)[0], eps=0.6, min_samples=4, k1=30, k2=6)
 
 def run_stages(data: dict, device='cpu', breakdown=True, reps=5, stages=None, log=print) -> list:
