@@ -1,7 +1,8 @@
-"""Shared helpers for the tests that cannot live in a notebook."""
+"""Shared fixtures and helpers for the tests that cannot live in a notebook: test files import from here, never from each other."""
 import os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
+from usl_vireid_nb.config import overrides_of, synthetic, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
@@ -32,3 +33,69 @@ def nbdev_bin(name):
     "Path of an nbdev console script installed beside this Python."
     p = Path(sys.executable).parent/name
     return str(p) if p.exists() else shutil.which(name)
+
+
+# ---------------------------------------------------------------- the command line on the tiny run
+# The tiny run of chapter 10a (`tiny()`: 6 training ids, the `test` ViT, 2 iterations per epoch, phase 2 from epoch 2),
+# given to the command line as the overrides that turn the default preset into it.
+TINY = [o for o in overrides_of(tiny(), synthetic()) if not o.startswith('epochs=')]
+KEYS = {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}
+
+def cli(tmp_path):
+    "The installed console script, or (not installed) a two-line script that calls `main` the same way."
+    exe = Path(sys.executable).parent/'usl-vireid-train'
+    if exe.exists(): return [sys.executable, str(exe)]
+    script = tmp_path/'usl_vireid_train.py'
+    script.write_text("import sys\nfrom usl_vireid_nb.train import main\nsys.exit(main())\n")
+    return [sys.executable, str(script)]
+
+def run(tmp_path, *args, check=True, cmd=None):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONWARNINGS': 'default'}   # the warnings some tests read
+    p = subprocess.run((cmd or cli(tmp_path)) + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+    if check and p.returncode != 0: raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    "One synthetic set shared by the runs (make_synthetic is idempotent)."
+    from usl_vireid_nb.synthetic import make_synthetic
+    root = tmp_path_factory.mktemp('data')/'synthetic'
+    make_synthetic(root, n_train_ids=6, n_test_ids=4, n_images=2, seed=0)
+    return root
+
+def main_exit(capsys, *args):
+    "(exit status, stdout, stderr) of the console script's `main(argv)` run in this process (its parser and code path)."
+    from usl_vireid_nb.train import main
+    try: main([str(a) for a in args]); code = 0
+    except SystemExit as e: code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+@pytest.fixture(scope='module')
+def regdb_root(tmp_path_factory):
+    "A generated RegDB layout (10 trials of 6 training / 4 test identities, 4 images per identity and modality)."
+    from usl_vireid_nb.synthetic import make_synthetic
+    root = tmp_path_factory.mktemp('regdb')/'synthetic'
+    make_synthetic(root, n_train_ids=6, n_test_ids=4, n_images=1, seed=0, regdb=True, regdb_images=4)
+    return root/'RegDB'
+
+def regdb_tiny(root):
+    "`tiny()` as overrides of the RegDB preset (its data set, root and trial left to the flags)."
+    from usl_vireid_nb.config import regdb
+    return [o for o in overrides_of(tiny(), regdb(root)) if not o.startswith(('dataset=', 'data_root=', 'trial=', 'eval_trials='))]
+
+def one_error_line(err: str, prog: str = 'usl-vireid-train') -> str:
+    "The single error line of `err` (warnings may come before it); fails on a traceback or a second error."
+    assert 'Traceback' not in err, err
+    errors = [l for l in err.splitlines() if l.startswith(f'{prog}: error: ')]
+    assert len(errors) == 1 and err.rstrip().splitlines()[-1] == errors[0], err
+    return errors[0]
+
+# ---------------------------------------------------------------- a headless browser
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                 '--disable-component-update', '--disable-sync', '--no-first-run']
+
+def chromium():
+    for p in (os.environ.get('CHROMIUM'), '/usr/bin/chromium', shutil.which('chromium'), shutil.which('chromium-browser')):
+        if p and Path(p).exists(): return p
+    return None

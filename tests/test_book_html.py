@@ -4,8 +4,7 @@ Playwright is missing; fails when the chapters carry no pictures (run tools/run_
 import io, json, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import ROOT
-from test_voila import CHROMIUM_ARGS, _chromium
+from conftest import CHROMIUM_ARGS, ROOT, chromium
 
 CHAPTERS = ['05_pacbam', '08_vra']        # the house examples: hand-worked cases and pictures
 
@@ -14,7 +13,7 @@ def _has_pictures(nb: Path) -> bool:
 
 def test_executed_chapters_render_with_their_pictures(tmp_path):
     pw = pytest.importorskip('playwright.sync_api', reason='playwright is not installed (pip install playwright)')
-    if _chromium() is None: pytest.skip('no Chromium at /usr/bin/chromium (apt-get install chromium) nor $CHROMIUM')
+    if chromium() is None: pytest.skip('no Chromium at /usr/bin/chromium (apt-get install chromium) nor $CHROMIUM')
     from PIL import Image, ImageStat
     nbs = [ROOT/'nbs'/f'{c}.ipynb' for c in CHAPTERS]
     assert all(_has_pictures(nb) for nb in nbs), 'the chapters carry no pictures: run tools/run_book.py'
@@ -25,7 +24,7 @@ def test_executed_chapters_render_with_their_pictures(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
         pages.append(tmp_path/f'{nb.stem}.html')
     with pw.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={'width': 1200, 'height': 900})
             for html in pages:

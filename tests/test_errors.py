@@ -11,16 +11,9 @@ from usl_vireid_nb.config import tiny
 from usl_vireid_nb.runtime import LOCK_NAME, acquire_lock, load_checkpoint, lock_record, release_lock
 from usl_vireid_nb.cli import EXIT_CODES
 from usl_vireid_nb.train import main
-from test_cli import TINY, cli, data_root, main_exit, run   # noqa: F401  (data_root is a fixture)
+from conftest import TINY, cli, main_exit, one_error_line, run   # shared helpers; data_root is a conftest fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-
-def one_error_line(err: str, prog: str = 'usl-vireid-train') -> str:
-    "The single error line of `err` (warnings may come before it); fails on a traceback or a second error."
-    assert 'Traceback' not in err, err
-    errors = [l for l in err.splitlines() if l.startswith(f'{prog}: error: ')]
-    assert len(errors) == 1 and err.rstrip().splitlines()[-1] == errors[0], err
-    return errors[0]
 
 def copy_data(data_root, dst):
     shutil.copytree(data_root, dst)

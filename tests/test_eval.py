@@ -5,8 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 from usl_vireid_nb.config import apply_overrides, regdb, tiny
-from test_cli import data_root, regdb_root, regdb_tiny   # noqa: F401  (fixtures and the RegDB tiny overrides)
-from test_errors import one_error_line
+from conftest import one_error_line, regdb_tiny   # shared helpers; data_root and regdb_root are conftest fixtures
 
 KEYS = {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}
 

@@ -11,11 +11,9 @@ import importlib.util, io, json, os, re, shutil, socket, subprocess, sys, time, 
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import CHROMIUM_ARGS, ROOT, chromium
 
 DEMO = ROOT/'nbs'/'_diagnostics_demo.ipynb'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-                 '--disable-component-update', '--disable-sync', '--no-first-run']
 LINKS = re.compile(r'^links: (\d+)$')
 MU_MAX = 10   # the panels' default slider range
 # trains the tiny run, then writes what the page must show: the link count at each mu, from the same state
@@ -32,11 +30,6 @@ st = state_from_checkpoint(out/'checkpoint.pt')
 links = {m: matching_view(st, mu=m, plot=False)['n_links'] for m in range(1, int(sys.argv[2]) + 1)}
 (out/'expected.json').write_text(json.dumps(dict(Kv=st.Kv, Kr=st.Kr, epoch=st.epoch, links=links)))
 """
-
-def _chromium():
-    for p in (os.environ.get('CHROMIUM'), '/usr/bin/chromium', shutil.which('chromium'), shutil.which('chromium-browser')):
-        if p and Path(p).exists(): return p
-    return None
 
 def _free_port():
     with socket.socket() as s:
@@ -55,7 +48,7 @@ def served(tmp_path):
     (URL, the expected numbers); stop both (these processes only)."""
     for mod, pkg in (('voila', 'voila'), ('playwright', 'playwright')):   # looked up, not imported (seconds saved)
         if importlib.util.find_spec(mod) is None: pytest.skip(f'{pkg} is not installed (pip install {pkg})')
-    if _chromium() is None: pytest.skip('no Chromium at /usr/bin/chromium (apt-get install chromium) nor $CHROMIUM')
+    if chromium() is None: pytest.skip('no Chromium at /usr/bin/chromium (apt-get install chromium) nor $CHROMIUM')
     run, port = tmp_path/'run', _free_port()
     env = dict(os.environ, MPLBACKEND='Agg', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONWARNINGS='ignore',
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])),
@@ -121,7 +114,7 @@ def test_panels_on_checkpoint(served):
     assert n[1] != n[3], (f"the tiny run's state (Kv={exp['Kv']}, Kr={exp['Kr']}) draws {n[3]} links at mu=3 and at mu=1: "
                           "moving mu cannot show a change on it")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={'width': 1400, 'height': 1000})
             page.goto(url, timeout=60_000)
