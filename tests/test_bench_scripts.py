@@ -69,3 +69,54 @@ def test_ablation_bench_tiny_and_merge(tmp_path):
     assert m.returncode == 0, m.stderr
     merged = json.loads((tmp_path/'m.json').read_text())
     assert all(sorted(r['per_seed']) == ['0', '1'] for r in merged['rows'].values())
+
+# ------------------------------------------------------------------ the other scripts, each at a toy size (seconds)
+from conftest import TINY
+
+def _ok(p):
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return p
+
+def test_amp_bench_tiny(tmp_path):
+    "One seed of the tiny run in fp32 and with `amp=auto`: both rows, their wall times and metrics, the ratio."
+    js = tmp_path/'amp.json'
+    _ok(run(ROOT/'bench'/'amp_bench.py', '--seeds', '0', '--set', *TINY, 'epochs=1', '--out', tmp_path/'runs', '--json', js,
+            timeout=300))
+    res = json.loads(js.read_text())
+    assert set(res['runs']) == {'off', 'auto'} and res['time_ratio_bf16_over_fp32'] > 0 and res['command']
+
+def test_cluster_bench_tiny(tmp_path):
+    "300 blobs of 32 dims, one repeat: ours against the kNN product, with the dense and the joint distances."
+    js = tmp_path/'cluster.json'
+    _ok(run(ROOT/'bench'/'cluster_bench.py', '--sizes', '300', '--dims', '32', '--repeats', '1', '--dense-max', '300',
+            '--joint-d', '32', '--json', js, timeout=300))
+    assert json.loads(js.read_text())
+
+def test_preflight_bench_tiny(tmp_path):
+    "A 30-image SYSU-layout tree: the three cut-short files are found, no comparison round."
+    js = tmp_path/'preflight.json'
+    _ok(run(ROOT/'bench'/'preflight_bench.py', '--n-ids', '4', '--n-vis', '20', '--n-ir', '10', '--vis-height', '40', '60',
+            '--ir-height', '40', '60', '--compare', '0', '--json', js, timeout=300))
+    res = json.loads(js.read_text())
+    assert res['time_s'] > 0 and res['images']['n_vis'] == 20
+
+def test_sweep_tiny(tmp_path):
+    "`--tiny` on one group: two settings, each a tiny run, sweep.json and the figure."
+    _ok(run(ROOT/'bench'/'sweep.py', '--out', tmp_path, '--tiny', '--groups', 'mu', '--quiet', timeout=300))
+    assert (tmp_path/'sweep.json').is_file() and (tmp_path/'sweep.png').is_file()
+
+def test_train_bench_tiny(tmp_path):
+    "One round of one step per side on the tiny config: both rates and their ratio."
+    js = tmp_path/'train.json'
+    _ok(run(ROOT/'bench'/'train_bench.py', '--steps', '1', '--rounds', '1', '--warmup', '1', '--out', tmp_path/'w',
+            '--set', *TINY, '--json', js, timeout=300))
+    res = json.loads(js.read_text())
+    assert res['method_img_per_s'] > 0 and res['bare_img_per_s'] > 0
+
+def test_joint_prior_bench_tiny(tmp_path):
+    "One seed of a two-epoch tiny run: the plan's links under each joint prior, their precision, the best one."
+    js = tmp_path/'jp.json'
+    _ok(run(ROOT/'bench'/'joint_prior_bench.py', '--seeds', '0', '--set', *TINY, 'epochs=2', '--out', tmp_path/'runs',
+            '--json', js, timeout=300))
+    res = json.loads(js.read_text())
+    assert set(res['seeds']['0']) >= {'none', 'boost', 'restrict'} and res['best'] in ('none', 'boost', 'restrict')
