@@ -5,15 +5,13 @@ with its wall time, CPU time and peak memory. Goal on this CPU: <= 60 s per epoc
     python bench/scale_bench.py --json bench/results/scale_bench.json    # full scale, one child process per stage
     python bench/scale_bench.py --small --json /tmp/scale_small.json      # 1/20 of the images, one process: seconds
 
-Stages, in the order chapter 10c's `plan_epoch` and `build_epoch` run them (phase 2, every term live), then one training step's share:
-  cluster_v, cluster_r   intra-modal M3: `pseudo_labels(f, clusterer(cfg))` (breakdown: the Jaccard alone, faiss's kNN alone)
-  cluster_joint          inter-modal M3b, when chapter 03 has `compute_modal_invariant_jaccard_distance` (see `inter_modal_clusterer`)
-  memories               `modality_memories` (M4)
-  matching               `cross_modal_links` (M13 `cluster_similarity` + M14 `vra_match`)
-  local_v, local_r       `local_labels(f, camids, local_clusterer(cfg))` (M17 rev 2: per-camera clusters)
-  phase2_state           `phase2_state`: cross labels + shared memories (M14-M15), UM groups (M19), instance banks (M16)
-  step                   per training step: `vrnl_masks` for 64 + 64 queries against the banks, `step_losses` (+ backward
-                         into z) and `momentum_updates`; the epoch pays it cfg.iters (200) times
+Stages: chapter 10c's *plan* and *build*, the functions `Trainer.prepare_epoch` calls (phase 2, every term live),
+then one training step's share (chapter 10d's functions):
+  plan           `plan_epoch` on the generated descriptors: pseudo-labels (M3), the joint prior when the config asks for it
+                 (M3b), links (M13-M14), local clusters (M17 rev 2); its own `seconds` give the breakdown per decision
+  build          `build_epoch`: memories (M4), cross labels + shared memories (M14-M15), UM groups (M19), instance banks (M16)
+  step           per training step: `vrnl_masks` for 64 + 64 queries against the banks, `step_losses` (+ backward
+                 into z) and `momentum_updates`; the epoch pays it cfg.iters (200) times
 Not here: the backbone (extraction and the ViT's forward/backward; see gpu_check.py and train_bench.py).
 
 Memory: at full scale each stage runs in a fresh child process (this parent imports neither numpy nor torch, so a
@@ -141,23 +139,6 @@ def bench_config():
     from usl_vireid_nb.config import sysu
     return sysu('(not read: descriptors are generated)', pretrained='none')
 
-def inter_modal_clusterer(cfg):
-    """The hook for inter-modal clustering (M3b): `f(f_v, f_r) -> (joint_v, joint_r)` from chapter 03's
-    `compute_modal_invariant_jaccard_distance(features, modality, ..., max_dist=eps)` + DBSCAN (eps, min_samples of
-    `cfg`; k1, k2 the function's own defaults) on [visible; infrared], or None when the package does not have it yet."""
-    from usl_vireid_nb import cluster as C
-    fn = getattr(C, 'compute_modal_invariant_jaccard_distance', None)
-    if fn is None: return None
-    import numpy as np
-    from sklearn.cluster import DBSCAN
-    def run(f_v, f_r):
-        x = np.concatenate([f_v, f_r])
-        modality = np.r_[np.zeros(len(f_v), np.int64), np.ones(len(f_r), np.int64)]
-        y = DBSCAN(eps=cfg.eps, min_samples=cfg.min_samples, metric='precomputed').fit_predict(
-            fn(x, modality, max_dist=cfg.eps)).astype(np.int64)
-        return y[:len(f_v)], y[len(f_v):]
-    return run
-
 def _quality(y, true, cams):
     "Clusters, outliers, ARI, purity (um.pseudo_label_quality) and the share of clusters that hold one camera only."
     import numpy as np
@@ -168,109 +149,47 @@ def _quality(y, true, cams):
     return {'clusters': q['n_clusters'], 'clusters_per_id': q['n_clusters'] / q['n_ids'], 'outliers': q['outlier_frac'],
             'ARI': q['ARI'], 'purity': q['purity'], 'single_camera_clusters': float(single)}
 
-def _st_cluster(m):
-    def fn(ctx, cfg, timer, breakdown):
-        import numpy as np
-        from usl_vireid_nb.epoch import clustering_view, clusterer, pseudo_labels
-        f = clustering_view(ctx['z_' + m], ctx['cam_' + m], cfg.cam_norm)
-        with timer(): y = pseudo_labels(f, clusterer(cfg))
-        out = {'y_' + m: np.asarray(y, np.int64)}
-        info = {'n': len(f), **_quality(out['y_' + m], ctx['true_' + m], ctx['cam_' + m])}
-        if breakdown:                                    # after the timed block: its memory is not the stage's
-            import faiss
-            from usl_vireid_nb.cluster import compute_jaccard_distance
-            x = np.ascontiguousarray(f.cpu().numpy())
-            t = time.perf_counter(); compute_jaccard_distance(x, k1=cfg.k1, k2=cfg.k2, max_dist=cfg.eps)
-            info['jaccard_s'] = time.perf_counter() - t
-            t = time.perf_counter()
-            index = faiss.IndexFlatIP(x.shape[1])                                # as chapter 03 searches (GPUs if any)
-            if faiss.get_num_gpus() > 0: index = faiss.index_cpu_to_all_gpus(index)
-            index.add(x); index.search(x, cfg.k1 + 8)
-            info['knn_only_s'] = time.perf_counter() - t
-        return out, info
-    return fn
+def _descriptors(ctx):
+    "Chapter 10c's `Descriptors` of the generated data (what *describe* would hand over)."
+    from usl_vireid_nb.epoch import Descriptors
+    return Descriptors(ctx['z_v'], ctx['z_c'], ctx['z_r'], ctx['cam_v'], ctx['cam_r'], ctx['true_v'], ctx['true_r'])
 
-def _st_joint(ctx, cfg, timer, breakdown):
-    fn = inter_modal_clusterer(cfg)
-    if fn is None: return {}, {'skipped': 'usl_vireid_nb.cluster has no compute_modal_invariant_jaccard_distance yet'}
+def _plan(ctx, cfg):
+    "The `EpochPlan` held in `ctx` (saved by the plan stage)."
+    from usl_vireid_nb.config import live_terms
+    from usl_vireid_nb.epoch import EpochPlan
+    e = cfg.phase2_start
+    return EpochPlan(e, live_terms(cfg, e), ctx['y_v'], ctx['y_r'], ctx.get('links'), ctx.get('passes'),
+                     ctx.get('local_v'), ctx.get('local_r'))
+
+def _st_plan(ctx, cfg, timer, breakdown):
     import numpy as np
-    from usl_vireid_nb.epoch import clustering_view
-    f_v = clustering_view(ctx['z_v'], ctx['cam_v'], cfg.cam_norm).cpu().numpy()
-    f_r = clustering_view(ctx['z_r'], ctx['cam_r'], cfg.cam_norm).cpu().numpy()
-    with timer(): jv, jr = fn(f_v, f_r)
-    true = np.r_[ctx['true_v'], ctx['true_r']]
-    cams = np.r_[ctx['cam_v'], ctx['cam_r']]
-    y = np.r_[jv, jr]
-    both = np.intersect1d(jv[jv >= 0], jr[jr >= 0])
-    return {}, {'n': len(y), **_quality(y, true, cams), 'clusters_with_both_modalities': int(len(both))}
+    from usl_vireid_nb.epoch import plan_epoch
+    from usl_vireid_nb.vra import matching_precision
+    d = _descriptors(ctx)
+    with timer(): plan = plan_epoch(d, cfg, cfg.phase2_start)
+    info = {f'{k}_s': v for k, v in plan.seconds.items()}
+    for m in ('v', 'r'): info[f'quality_{m}'] = _quality(getattr(plan, 'y_' + m), ctx['true_' + m], ctx['cam_' + m])
+    if plan.links is not None:
+        info.update(links=len(plan.links), links_pass2=int((plan.passes == 2).sum()),
+                    match_precision=matching_precision(plan.links, plan.y_v, ctx['true_v'], plan.y_r, ctx['true_r']))
+    for m in ('v', 'r'):
+        lab = getattr(plan, 'local_' + m)
+        if lab is not None: info[f'local_{m}'] = {'cameras': int(len(np.unique(ctx['cam_' + m]))),
+                                                  'local_clusters': int(lab.max() + 1), 'local_outliers': float((lab < 0).mean())}
+    out = {k: getattr(plan, k) for k in ('y_v', 'y_r', 'links', 'passes', 'local_v', 'local_r')}
+    return {k: (None if v is None else np.asarray(v, np.int64)) for k, v in out.items()}, info
 
-def _st_memories(ctx, cfg, timer, breakdown):
-    from usl_vireid_nb.epoch import modality_memories
-    with timer(): mems = modality_memories(ctx['z_v'], ctx['z_c'], ctx['z_r'], ctx['y_v'], ctx['y_r'],
-                                           temp=cfg.temp, momentum=cfg.mem_momentum, hard=cfg.hard)
-    return {'mems': mems}, {'K': {k: (None if m is None else m.num_clusters) for k, m in mems.items()}}
-
-def _match_view(ctx, cfg):
-    from usl_vireid_nb.epoch import clustering_view
-    f_r = clustering_view(ctx['z_r'], ctx['cam_r'], cfg.cam_norm)
-    f_m = clustering_view(ctx['z_c'] if cfg.match_ca else ctx['z_v'], ctx['cam_v'], cfg.cam_norm)
-    return f_m, f_r
-
-def _st_matching(ctx, cfg, timer, breakdown):
-    import numpy as np, torch
-    from usl_vireid_nb.epoch import cross_modal_links
-    from usl_vireid_nb.vra import cluster_similarity, matching_precision, vra_match
-    f_m, f_r = _match_view(ctx, cfg)
-    with timer(): links, passes = cross_modal_links(f_m, ctx['y_v'], f_r, ctx['y_r'], cfg.mu, cfg.min_sim, cfg.vra_pass2)
-    info = {'links': len(links), 'links_pass2': int((passes == 2).sum()),
-            'match_precision': matching_precision(links, ctx['y_v'], ctx['true_v'], ctx['y_r'], ctx['true_r'])}
-    if breakdown:
-        t = time.perf_counter(); S = cluster_similarity(f_m, torch.as_tensor(ctx['y_v']), f_r, torch.as_tensor(ctx['y_r']))
-        _sync(S.device); info['cluster_similarity_s'] = time.perf_counter() - t
-        t = time.perf_counter(); vra_match(S.cpu(), mu=cfg.mu, min_sim=cfg.min_sim, pass2=cfg.vra_pass2, return_pass=True)
-        info['vra_match_s'] = time.perf_counter() - t
-    return {'links': np.asarray(links, np.int64), 'passes': np.asarray(passes, np.int64)}, info
-
-def _st_phase2(ctx, cfg, timer, breakdown):
-    import numpy as np, torch
-    from usl_vireid_nb.memory import InstanceBank
-    from usl_vireid_nb.epoch import phase2_state
-    from usl_vireid_nb.um import um_groups
-    from usl_vireid_nb.vra import cross_labels, link_matrix, shared_memories
-    a = (ctx['z_v'], ctx['y_v'], ctx['z_r'], ctx['y_r'], ctx['links'], ctx['passes'], ctx['cam_v'], ctx['cam_r'], cfg)
-    dev = ctx['z_v'].device
-    to = lambda k: None if ctx.get(k) is None else torch.as_tensor(ctx[k])
-    with timer(): p2 = phase2_state(*a, device=dev, local_v=to('local_v'), local_r=to('local_r'))
-    info = {'Kv': int(p2.A.shape[0]), 'Kr': int(p2.A.shape[1])}
-    if breakdown:
-        Kv, Kr = p2.A.shape
-        yv, yr = torch.as_tensor(ctx['y_v']), torch.as_tensor(ctx['y_r'])
-        gamma_s = cfg.mem_momentum if cfg.shared_momentum is None else cfg.shared_momentum
-        parts = {'cross_labels': lambda: cross_labels(ctx['links'], ctx['passes'], Kv, Kr),
-                 'shared_memories': lambda: shared_memories(ctx['z_v'], yv, ctx['z_r'], yr, ctx['links'], ctx['passes'],
-                                                            build=cfg.shared_build, temp=cfg.temp, momentum=gamma_s),
-                 'um_groups': lambda: um_groups(ctx['links'], ctx['passes'], Kv, Kr, rule=cfg.um_rule),
-                 'link_matrix': lambda: link_matrix(ctx['links'], Kv, Kr),
-                 'instance_banks': lambda: (InstanceBank(ctx['z_v'], ctx['y_v'], ctx['cam_v']).to(dev),
-                                            InstanceBank(ctx['z_r'], ctx['y_r'], ctx['cam_r']).to(dev))}
-        for k, fn in parts.items():
-            t = time.perf_counter(); fn(); _sync(dev); info[k + '_s'] = time.perf_counter() - t
-    multi = lambda G: int((G.sum(1) > 1).sum())
-    info['clusters_in_merged_groups'] = multi(p2.groups_v) + multi(p2.groups_r)
-    return {'p2': p2}, info
-
-def _st_local(m):
-    def fn(ctx, cfg, timer, breakdown):
-        import numpy as np
-        from usl_vireid_nb.config import live_terms
-        from usl_vireid_nb.epoch import clustering_view, local_clusterer, local_labels, needs_local
-        if not needs_local(cfg, live_terms(cfg, cfg.phase2_start)): return {}, {'skipped': 'the config needs no local clusters'}
-        f = clustering_view(ctx['z_' + m], ctx['cam_' + m], cfg.cam_norm)
-        with timer(): lab = local_labels(f, ctx['cam_' + m], local_clusterer(cfg))
-        if lab is None: return {}, {'skipped': 'one camera'}
-        return {'local_' + m: lab}, {'cameras': int(len(np.unique(ctx['cam_' + m]))), 'local_clusters': int(lab.max() + 1),
-                                     'local_outliers': float((lab < 0).mean())}
-    return fn
+def _st_build(ctx, cfg, timer, breakdown):
+    from usl_vireid_nb.epoch import build_epoch
+    d, plan, dev = _descriptors(ctx), _plan(ctx, cfg), ctx['z_v'].device
+    with timer(): st = build_epoch(d, plan, cfg, dev)
+    info = {'K': {k: (None if m is None else m.num_clusters) for k, m in st.memories.items()}}
+    if st.phase2 is not None:
+        multi = lambda G: int((G.sum(1) > 1).sum())
+        info.update(Kv=int(st.phase2.A.shape[0]), Kr=int(st.phase2.A.shape[1]),
+                    clusters_in_merged_groups=multi(st.phase2.groups_v) + multi(st.phase2.groups_r))
+    return {'st': st}, info
 
 def _pk_batch(y, P, K, rng):
     "Indices of one P x K batch: P clusters, K members each (with replacement when a cluster is smaller), as the sampler."
@@ -284,23 +203,13 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
     import numpy as np, torch, torch.nn.functional as F
     from usl_vireid_nb.config import live_terms
     from usl_vireid_nb.data import Modality
-    from usl_vireid_nb.epoch import EpochState, phase2_state
+    from usl_vireid_nb.epoch import EpochState, build_epoch
     from usl_vireid_nb.step import Batch, camera_refinement, momentum_updates, step_losses, total_loss
     from usl_vireid_nb.vrnl import vrnl_loss, vrnl_masks
     dev = ctx['z_v'].device
-    p2 = ctx.get('p2')
-    if p2 is None:                                             # a child process: rebuilt, untimed
-        to = lambda k: None if ctx.get(k) is None else torch.as_tensor(ctx[k])
-        p2 = phase2_state(ctx['z_v'], ctx['y_v'], ctx['z_r'], ctx['y_r'], ctx['links'], ctx['passes'], ctx['cam_v'],
-                          ctx['cam_r'], cfg, dev, local_v=to('local_v'), local_r=to('local_r'))
-    mems = ctx.get('mems')
-    if mems is None:
-        from usl_vireid_nb.epoch import modality_memories
-        mems = modality_memories(ctx['z_v'], ctx['z_c'], ctx['z_r'], ctx['y_v'], ctx['y_r'], temp=cfg.temp,
-                                 momentum=cfg.mem_momentum, hard=cfg.hard)
-    mems = {k: m.to(dev) for k, m in mems.items()}
-    st = EpochState(cfg.phase2_start, live_terms(cfg, cfg.phase2_start), ctx['y_v'], ctx['y_r'], mems, p2)
-    st_other = EpochState(st.epoch, {k: w for k, w in st.terms.items() if k != 'vrnl'}, st.y_v, st.y_r, mems, p2)
+    st = ctx.get('st') or build_epoch(_descriptors(ctx), _plan(ctx, cfg), cfg, dev)   # a child process: rebuilt, untimed
+    p2 = st.phase2
+    st_other = EpochState(st.epoch, {k: w for k, w in st.terms.items() if k != 'vrnl'}, st.y_v, st.y_r, st.memories, p2)
     rng, g = np.random.default_rng(0), torch.Generator(device=dev).manual_seed(0)
     B = cfg.batch_size
     one = lambda M: torch.zeros(B, M, dtype=torch.bool, device=dev).index_fill_(1, torch.tensor([0], device=dev), True)
@@ -360,18 +269,12 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
 
 # name, inputs (from the data or earlier stages), outputs saved for later stages, function, per step (x cfg.iters)?
 STAGES = [
-    ('cluster_v', ('z_v', 'cam_v', 'true_v'), ('y_v',), _st_cluster('v'), False),
-    ('cluster_r', ('z_r', 'cam_r', 'true_r'), ('y_r',), _st_cluster('r'), False),
-    ('cluster_joint', ('z_v', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r'), (), _st_joint, False),
-    ('memories', ('z_v', 'z_c', 'z_r', 'y_v', 'y_r'), (), _st_memories, False),
-    ('matching', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'y_v', 'y_r', 'true_v', 'true_r'), ('links', 'passes'),
-     _st_matching, False),
-    ('local_v', ('z_v', 'cam_v'), ('local_v',), _st_local('v'), False),
-    ('local_r', ('z_r', 'cam_r'), ('local_r',), _st_local('r'), False),
-    ('phase2_state', ('z_v', 'z_r', 'y_v', 'y_r', 'links', 'passes', 'cam_v', 'cam_r', 'local_v', 'local_r'), (),
-     _st_phase2, False),
-    ('step', ('z_v', 'z_c', 'z_r', 'y_v', 'y_r', 'links', 'passes', 'cam_v', 'cam_r', 'local_v', 'local_r'), (),
-     _st_step, True),
+    ('plan', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r'),
+     ('y_v', 'y_r', 'links', 'passes', 'local_v', 'local_r'), _st_plan, False),
+    ('build', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r', 'y_v', 'y_r', 'links', 'passes', 'local_v',
+               'local_r'), (), _st_build, False),
+    ('step', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r', 'y_v', 'y_r', 'links', 'passes', 'local_v',
+              'local_r'), (), _st_step, True),
 ]
 TENSORS = ('z_v', 'z_c', 'z_r')             # loaded as torch tensors on the device; the rest stay numpy arrays
 
@@ -597,8 +500,8 @@ def main(argv=None):
            'mode': mode, 'device': a.device, 'environment': env, 'load_average_start': load0, 'load_average_end': load1,
            'data': {**sizes, 'regions': 4, 'dim_per_region': 768, 'D': 3840, 'seed': a.seed, 'knobs': KNOBS,
                     'generate_s': gen_s,
-                    'quality': {r['stage']: {k: v for k, v in r['info'].items() if not k.endswith('_s')}
-                                for r in rows if r['stage'].startswith('cluster') or r['stage'] == 'matching'}},
+                    'quality': {k: v for r in rows if r['stage'] == 'plan' for k, v in r['info'].items()
+                                if not k.endswith('_s')}},
            'config': {k: getattr(bench_config(), k) for k in ('eps', 'min_samples', 'k1', 'k2', 'mu', 'rho_intra',
                       'rho_inter', 'batch_ids', 'num_instances', 'iters', 'cam_norm', 'match_ca', 'vrnl_rule',
                       'camera_rule', 'um_rule', 'shared_build', 'vra_pass2')},
