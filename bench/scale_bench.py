@@ -238,7 +238,7 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
         total_loss(L, st.terms).backward()
         _sync(dev); t['step_losses_backward_s'] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        momentum_updates(st, b, z.detach(), bank_momentum=cfg.mem_momentum, shared_rule=cfg.shared_update)
+        momentum_updates(st, b, z.detach(), bank_momentum=cfg.mem_momentum, shared_update=cfg.shared_update)
         _sync(dev); t['momentum_updates_s'] = time.perf_counter() - t0
         t['step'], t['step_cpu'] = t['step_losses_backward_s'] + t['momentum_updates_s'], time.process_time() - c0
         t0 = time.perf_counter()                                 # the other terms alone (base, vra, um), + backward

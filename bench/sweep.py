@@ -43,12 +43,11 @@ def varying(settings: list) -> list:
     keys = [k for k in settings[0] if len({s[k] for s in settings}) > 1] or list(settings[0])
     return [{k: s[k] for k in keys} for s in settings]
 
-def base_config(preset: str, data_root=None, trial: int = 1):
-    from usl_vireid_nb.config import PRESETS
-    if preset not in PRESETS: raise SystemExit(f'unknown preset {preset!r}; choose one of {sorted(PRESETS)}')
-    if preset == 'synthetic': return PRESETS[preset]()
-    if not data_root: raise SystemExit(f'preset {preset!r} needs --data_root')
-    return PRESETS[preset](data_root, trial=trial) if preset == 'regdb' else PRESETS[preset](data_root)
+def base_config(name: str, data_root=None, trial: int = 1):
+    from usl_vireid_nb.config import ConfigError, PRESETS, preset
+    if name != 'synthetic' and name in PRESETS and not data_root: raise SystemExit(f'preset {name!r} needs --data_root')
+    try: return preset(name, data_root, trial)                 # chapter 10a's one lookup by name
+    except ConfigError as e: raise SystemExit(str(e))
 
 def run_one(cfg, out: Path, log) -> dict:
     "Train one setting (or reuse its results.json) and return its first-mode metrics, in percent."

@@ -19,7 +19,7 @@ from .config import model_kwargs
 from .runtime import amp_dtype, load_checkpoint, rng_preserved
 from .backbone import ReIDViT
 from .trainer import build_models
-from .epoch import (calibrate_bn, clusterer, clustering_view, extract_views, prepare_data, pseudo_labels,
+from .epoch import (calibrate_bn, clusterer, clustering_input, extract_views, prepare_data, pseudo_labels,
                                  training_views)
 
 # %% auto #0
@@ -55,7 +55,7 @@ def untrained_model(cfg, device=None, out=None, root=None):
 
 def state_from_checkpoint(path, root=None, labels: str = 'checkpoint', device=None) -> PanelState:
     """A `PanelState` of the training set under a trainer checkpoint, through the trainer's own stages: descriptors from
-    its backbone (`extract_views`), seen as its clustering and matching saw them (`clustering_view`: camera-centred with
+    its backbone (`extract_views`), seen as its clustering and matching saw them (`clustering_input`: camera-centred with
     the run's `cam_norm`), pseudo-labels from the checkpoint (`labels='checkpoint'`, the ones that epoch trained on) or
     re-clustered with the run's M3 settings (`labels='recluster'`, `pseudo_labels`), true identities = the dataset's ids
     (never used by training), epoch = the checkpoint's; with the run's `match_ca` also the CA-view descriptors (`zm_v`)."""
@@ -65,8 +65,8 @@ def state_from_checkpoint(path, root=None, labels: str = 'checkpoint', device=No
     with rng_preserved():
         torch.manual_seed(cfg.seed)                          # the CA view's channel draws: the same on every call
         z_v, z_c, z_r = extract_views(model, views, cfg, device or 'cpu', amp_dtype(cfg, device or 'cpu'))
-    f_v, f_c = clustering_view(z_v, views.cam_v, cfg.cam_norm), clustering_view(z_c, views.cam_v, cfg.cam_norm)
-    f_r = clustering_view(z_r, views.cam_r, cfg.cam_norm)
+    f_v, f_c = clustering_input(z_v, views.cam_v, cfg.cam_norm), clustering_input(z_c, views.cam_v, cfg.cam_norm)
+    f_r = clustering_input(z_r, views.cam_r, cfg.cam_norm)
     stored = ck.get('pseudo_labels') or {}
     ys = [stored.get(k) for k in ('y_v', 'y_r')]
     if labels == 'recluster' or any(y is None or len(y) != len(f) for y, f in zip(ys, (f_v, f_r))):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['training_records', 'check_inputs', 'prepare_data', 'camera_centred', 'ca_extract_transform', 'ImageView',
            'TrainingViews', 'training_views', 'extract_descriptors', 'extract_views', 'Descriptors', 'describe',
-           'calibrate_bn', 'clustering_view', 'clusterer', 'pseudo_labels', 'true_labels', 'local_clusterer',
+           'calibrate_bn', 'clustering_input', 'clusterer', 'pseudo_labels', 'true_labels', 'local_clusterer',
            'needs_local', 'local_labels', 'cross_modal_links', 'joint_evidence', 'prior_similarity', 'EpochPlan',
            'needs_phase2', 'plan_epoch', 'modality_memories', 'supervised_memories', 'Phase2State', 'phase2_state',
            'EpochState', 'epoch_stats', 'build_epoch', 'epoch_state']
@@ -205,7 +205,7 @@ def calibrate_bn(model, views: TrainingViews, batch_size: int, seed: int = 0, de
     with rng_preserved(), autocast(dtype, device): return recalibrate_bn(model, batches())
 
 # %% ../nbs/10c_epoch.ipynb #081f32ad
-def clustering_view(z: torch.Tensor, camids, cam_norm: bool) -> torch.Tensor:
+def clustering_input(z: torch.Tensor, camids, cam_norm: bool) -> torch.Tensor:
     "The descriptors clustering and matching see: `z` (N, D), or camera-centred `z` with `cam_norm`."
     return camera_centred(z, camids) if cam_norm else z
 
@@ -295,7 +295,7 @@ def plan_epoch(d: Descriptors, cfg: TrainConfig, epoch: int,
     supervised bound), and in phase 2, when both modalities have clusters, the joint prior (M3b), the links (M13-M14)
     and the local clusters (M17). No other rank is asked anything."""
     terms, t, clock = live_terms(cfg, epoch), {}, time.perf_counter
-    f_v, f_r = clustering_view(d.z_v, d.cam_v, cfg.cam_norm), clustering_view(d.z_r, d.cam_r, cfg.cam_norm)
+    f_v, f_r = clustering_input(d.z_v, d.cam_v, cfg.cam_norm), clustering_input(d.z_r, d.cam_r, cfg.cam_norm)
     if labels is not None: y_v, y_r = (np.asarray(y, np.int64) for y in labels)
     elif cfg.supervised: y_v, y_r = true_labels(d.true_v, d.true_r)         # the bound: no clustering, the truth
     else:
@@ -305,7 +305,7 @@ def plan_epoch(d: Descriptors, cfg: TrainConfig, epoch: int,
     if phase(cfg, epoch) != 2 or not needs_phase2(terms): return plan
     if not ((y_v >= 0).any() and (y_r >= 0).any()):
         warnings.warn(f"epoch {epoch}: phase-2 terms need clusters in both modalities; skipped this epoch"); return plan
-    f_m = clustering_view(d.z_c, d.cam_v, cfg.cam_norm) if cfg.match_ca else f_v     # M13 from the CA view
+    f_m = clustering_input(d.z_c, d.cam_v, cfg.cam_norm) if cfg.match_ca else f_v     # M13 from the CA view
     if cfg.joint_prior != 'none':                                                     # M3b as a prior on S
         t0 = clock(); plan.prior = joint_evidence(f_v, f_r, y_v, y_r, cfg); t['cluster_joint'] = clock() - t0
         similarity = prior_similarity(similarity, plan.prior, cfg.joint_prior, cfg.joint_boost)

@@ -111,7 +111,7 @@ def total_loss(L: dict, terms: dict) -> torch.Tensor:
 
 # %% ../nbs/10d_step.ipynb #36ea76d0
 @torch.no_grad()
-def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: float = 0.2, shared_rule: str = 'cross') -> None:
+def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: float = 0.2, shared_update: str = 'cross') -> None:
     "M5 on every memory and bank of `st` with the step's descriptors `z` (rows of `b`), gathered over ranks; M15's shared update."
     zv, zc, zr = b.split(z.detach())
     mem, p2, yv, yr = st.memories, st.phase2, None, None
@@ -122,6 +122,6 @@ def momentum_updates(st: EpochState, b: Batch, z: torch.Tensor, bank_momentum: f
         zr, yr, ir = (all_gather_cat(t) for t in (zr, b.y_r, b.idx_r.to(zr.device)))
         mem['r'].update(zr, yr)
     if p2 is not None:
-        shared_memory_update(p2.shared_v, p2.shared_r, zv, yv, zr, yr, p2.yt_v, p2.yt_r, rule=shared_rule)
+        shared_memory_update(p2.shared_v, p2.shared_r, zv, yv, zr, yr, p2.yt_v, p2.yt_r, rule=shared_update)
         if zv is not None: p2.bank_v.update(iv, zv, momentum=bank_momentum)
         if zr is not None: p2.bank_r.update(ir, zr, momentum=bank_momentum)

@@ -20,7 +20,7 @@ from fastcore.script import Param, anno_parser, call_parse
 
 from .data import BadImageError, DataLayoutError, read_regdb, read_sysu
 from .backbone import PretrainedError, ReIDViT, count_parameters
-from .config import (PRESETS, ConfigError, TrainConfig, apply_overrides, check_pretrained, config_keys,
+from .config import (PRESETS, ConfigError, preset, TrainConfig, apply_overrides, check_pretrained, config_keys,
                                   model_kwargs, show_schedule, synthetic)
 from .runtime import (CheckpointError, NonFiniteLossError, OutputLock, OutputLockedError, WriteError,
                                    atomic_write, format_bytes, free_space, init_distributed, launch_rank, load_checkpoint)
@@ -35,12 +35,10 @@ def make_config(dataset: str = 'synthetic', data_root=None, trial: int = 1, pret
     "The `TrainConfig` for a dataset preset, the common flags and `key=value` overrides."
     if dataset not in PRESETS:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(PRESETS)}")
-    if dataset == 'synthetic': cfg = synthetic(data_root=str(data_root) if data_root else None)
-    else:
-        if not data_root:
-            raise DataLayoutError(f"--dataset {dataset} needs --data_root pointing at the {dataset.upper()} folder "
-                                  f"(see `usl-vireid-train --help`)")
-        cfg = PRESETS[dataset](data_root, trial=trial) if dataset == 'regdb' else PRESETS[dataset](data_root)
+    if dataset != 'synthetic' and not data_root:
+        raise DataLayoutError(f"--dataset {dataset} needs --data_root pointing at the {dataset.upper()} folder "
+                              f"(see `usl-vireid-train --help`)")
+    cfg = preset(dataset, data_root, trial)                   # chapter 10a's one lookup by name
     if pretrained: cfg = apply_overrides(cfg, {'pretrained': str(pretrained)})
     if seed is not None: cfg = apply_overrides(cfg, {'seed': int(seed)})
     return apply_overrides(cfg, list(overrides or []))
