@@ -359,10 +359,10 @@ def results_table(res: dict) -> str:
             lines.append(f"{mode:<8}{name:<11}{m['Rank-1']:>8.2f}{m['mAP']:>8.2f}{m['mINP']:>8.2f}")
     return '\n'.join(lines)
 
-def plot_history(history: list, path=None, epoch0: dict | None = None):
-    "Loss terms, cluster counts, pseudo-label quality and test metrics over epochs; saved as PNG when `path`."
+def plot_history(history: list, path=None, epoch0: dict | None = None, fig=None):
+    "Loss terms, cluster counts, pseudo-label quality and test metrics over epochs, on `fig` (a new one if None); saved as PNG when `path`."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(13, 3.2))
+    fig = Figure(figsize=(13, 3.2)) if fig is None else fig
     axs = fig.subplots(1, 4)
     ep = [r['epoch'] for r in history]
     for k in [k for k in dict.fromkeys(k for r in history for k in r) if k.startswith('loss_') and k != 'loss_total']:
