@@ -17,7 +17,7 @@ import torch
 from fastcore.script import call_parse
 
 from .data import DataLayoutError
-from .metrics import _trial_lists, eval_regdb, eval_sysu, extract_features, rank_summary
+from .metrics import _trial_lists, eval_regdb, eval_sysu, extract_features, path_modalities, rank_summary
 from .config import PRESETS, ConfigError
 from .runtime import atomic_write
 from .analysis import model_from_checkpoint
@@ -139,7 +139,12 @@ def evaluate_checkpoint(checkpoint,                   # a checkpoint written by 
     flip = cfg.eval_flip if flip is None else bool(flip)
     lists = {m: _trial_lists(proto['root'], proto['protocol'], m, proto['trials']) for m in proto['modes']}
     paths = list(dict.fromkeys(p for ls in lists.values() for q, g in ls for p in q[0] + g[0]))   # every image once
-    feats = extract_features(model, paths, cfg.img_h, cfg.img_w, batch_size or cfg.extract_batch, device, flip)
+    of = {}                                                              # each image's modality, for the model's stems
+    for m, ls in lists.items():
+        ps = list(dict.fromkeys(p for q, g in ls for p in q[0] + g[0]))
+        of.update(zip(ps, path_modalities(ls, proto['protocol'], m, ps)))
+    feats = extract_features(model, paths, cfg.img_h, cfg.img_w, batch_size or cfg.extract_batch, device, flip,
+                             modality=[of[p] for p in paths])
     index = {p: i for i, p in enumerate(paths)}
     modes = {}
     for m, ls in lists.items():

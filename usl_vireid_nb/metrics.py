@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_metrics.ipynb #60667728
 from __future__ import annotations
-import os, random
+import inspect, os, random
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,7 +16,8 @@ from .augment import test_transform
 
 # %% auto #0
 __all__ = ['SYSU_GALLERY_CAMS', 'RANKS', 'eval_sysu', 'eval_regdb', 'evaluate_rank', 'process_query_sysu', 'process_gallery_sysu',
-           'process_test_regdb', 'extract_features', 'rank_summary', 'evaluate', 'pair_scores', 'roc_auc', 'plot_roc']
+           'process_test_regdb', 'extract_features', 'rank_summary', 'query_gallery_modalities', 'path_modalities',
+           'evaluate', 'pair_scores', 'roc_auc', 'plot_roc']
 
 # %% ../nbs/02_metrics.ipynb #44d75b9a
 def _eval_loop(distmat,                       # (Q, G) distances, smaller = nearer
@@ -191,31 +192,36 @@ def process_test_regdb(root, trial:int=1, modality='visible'):
 
 # %% ../nbs/02_metrics.ipynb #07bee78f
 class _PathDataset(torch.utils.data.Dataset):
-    def __init__(self, paths, transform): self.paths, self.transform = list(paths), transform
+    def __init__(self, paths, transform, modality): self.paths, self.transform, self.modality = list(paths), transform, modality
     def __len__(self): return len(self.paths)
-    def __getitem__(self, i): return self.transform(load_image(self.paths[i]))
+    def __getitem__(self, i): return self.transform(load_image(self.paths[i])), int(self.modality[i])
 
 @torch.no_grad()
 def extract_features(model, img_paths, height:int=384, width:int=128, batch_size:int=64, device=None, flip:bool=True,
-                     num_workers:int=0):
-    "L2-normalised descriptors (N, D) of `img_paths` (flip-averaged when `flip`), on the CPU, in input order."
+                     num_workers:int=0, modality=None):
+    """L2-normalised descriptors (N, D) of `img_paths` (flip-averaged when `flip`), on the CPU, in input order.
+    `modality`: None, one `Modality` for all, or one per path; given, and when `model.forward` takes a `modality`, each
+    batch is encoded as `model(x, modality)` (a model with one stem per modality routes its images by it, chapter 06)."""
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if len(img_paths) == 0: raise ValueError("no image paths to extract features from")
     device = torch.device(device) if device is not None else next(iter(model.parameters()), torch.empty(0)).device
-    loader = torch.utils.data.DataLoader(_PathDataset(img_paths, test_transform(height, width)), batch_size=batch_size,
+    mods = np.broadcast_to(np.asarray(-1 if modality is None else modality, np.int64), (len(img_paths),))
+    loader = torch.utils.data.DataLoader(_PathDataset(img_paths, test_transform(height, width), mods), batch_size=batch_size,
                                          shuffle=False, num_workers=num_workers)
+    takes = modality is not None and 'modality' in inspect.signature(model.forward).parameters
+    enc = (lambda x, m: model(x, m)) if takes else (lambda x, m: model(x))
     was_training = model.training
     model.eval()
     feats = []
     try:
-        for x in loader:
-            x = x.to(device)
-            z = model(x)
+        for x, m in loader:
+            x, m = x.to(device), m.to(device)
+            z = enc(x, m)
             if not (torch.is_tensor(z) and z.ndim == 2 and len(z) == len(x)):
                 raise ValueError(f"model(x) must return a (B, D) tensor in eval mode, got "
                                  f"{tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}")
             z = F.normalize(z.float(), dim=1)
-            if flip: z = F.normalize(z + F.normalize(model(torch.flip(x, dims=[3])).float(), dim=1), dim=1)
+            if flip: z = F.normalize(z + F.normalize(enc(torch.flip(x, dims=[3]), m).float(), dim=1), dim=1)
             feats.append(z.cpu())
     finally:
         model.train(was_training)
@@ -235,6 +241,19 @@ def rank_summary(cmc,                # CMC curve (fractions), as long as `eval_s
     out = {f'Rank-{k}': 100 * float(cmc[min(k, len(cmc)) - 1]) if k <= max_rank else float('nan') for k in RANKS}
     out.update(mAP=100 * float(mAP), mINP=100 * float(mINP))
     return out
+
+def query_gallery_modalities(protocol: str, mode: str | None = None) -> tuple:
+    "(query modality, gallery modality) of a protocol's mode: SYSU-MM01 infrared -> visible; RegDB by its direction."
+    if protocol == 'sysu': return Modality.IR, Modality.VIS
+    if protocol == 'regdb': return (Modality.IR, Modality.VIS) if mode == 'i2v' else (Modality.VIS, Modality.IR)
+    raise ValueError(f"unknown protocol {protocol!r}; expected 'sysu' or 'regdb'")
+
+def path_modalities(lists, protocol: str, mode: str | None, paths) -> list:
+    "The `Modality` of every path of `paths`, from the trial lists of one mode (queries and galleries)."
+    qm, gm = query_gallery_modalities(protocol, mode)
+    of = {p: gm for _, g in lists for p in g[0]}
+    of.update({p: qm for q, _ in lists for p in q[0]})
+    return [of[p] for p in paths]
 
 def _trial_lists(root, protocol, mode, trials):
     "[(query (paths, pids, camids), gallery (paths, pids, camids))] per trial."
@@ -262,7 +281,8 @@ def evaluate(model_or_encoder, root, protocol:str='sysu', mode:str|None=None, tr
     if not lists: raise ValueError("no trial to evaluate")
     paths = list(dict.fromkeys(p for q, g in lists for p in q[0] + g[0]))   # every distinct image, first-seen order
     if isinstance(model_or_encoder, nn.Module):
-        feats = extract_features(model_or_encoder, paths, height, width, batch_size, device, flip, num_workers)
+        feats = extract_features(model_or_encoder, paths, height, width, batch_size, device, flip, num_workers,
+                                 modality=path_modalities(lists, protocol, mode, paths))
     elif callable(model_or_encoder):
         feats = torch.as_tensor(np.asarray(model_or_encoder(paths)), dtype=torch.float32)
         if feats.ndim != 2 or len(feats) != len(paths):

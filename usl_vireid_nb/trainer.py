@@ -136,6 +136,7 @@ def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         dtype=None,               # autocast dtype (runtime.amp_dtype), None = full precision
                         channels_last: bool = False,
                         num_workers: int = 0,
+                        modality=None,            # the images' Modality (one per view with `two`), for a two-stem model
                        ):                         # (N, D) unit rows, or a pair of them with `two`
     "z of every item of `dataset` (sharded over ranks, gathered in order), L2-normalised; the model is left in train mode."
     rank, world = dist_info()
@@ -144,13 +145,14 @@ def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         num_workers=num_workers)
     device = torch.device(device)
     model.eval()
-    outs = [[], []]
+    outs, mods = [[], []], (modality if two else (modality,)) if modality is not None else (None, None)
     try:
         for x, _ in loader:
             for k, xi in enumerate(x if two else (x,)):
                 xi = xi.to(device, non_blocking=True)
                 if channels_last: xi = xi.contiguous(memory_format=torch.channels_last)
-                with autocast(dtype, device): outs[k].append(F.normalize(model(xi).float(), dim=1))
+                with autocast(dtype, device): z = model(xi) if mods[k] is None else model(xi, mods[k])
+                outs[k].append(F.normalize(z.float(), dim=1))
     finally: model.train()
     res = [all_gather_cat(torch.cat(o) if o else torch.zeros(0, model.out_dim, device=device)) for o in outs[:2 if two else 1]]
     return tuple(res) if two else res[0]
@@ -159,8 +161,8 @@ def extract_views(model, views: TrainingViews, cfg: TrainConfig, device='cpu', d
     "(z_v, z_c, z_r): descriptors of the visible images, of their CA views, and of the infrared images."
     kw = dict(batch_size=cfg.extract_batch, device=device, dtype=dtype, num_workers=cfg.num_workers,
               channels_last=torch.device(device).type == 'cuda' and cfg.channels_last)
-    z_v, z_c = extract_descriptors(model, views.extract_v, two=True, **kw)
-    return z_v, z_c, extract_descriptors(model, views.extract_r, **kw)
+    z_v, z_c = extract_descriptors(model, views.extract_v, two=True, modality=(Modality.VIS, Modality.CA), **kw)
+    return z_v, z_c, extract_descriptors(model, views.extract_r, modality=Modality.IR, **kw)
 
 # %% ../nbs/11_trainer.ipynb #081f32ad
 def clustering_view(z: torch.Tensor, camids, cam_norm: bool) -> torch.Tensor:
@@ -433,7 +435,9 @@ def calibrate_bn(model, views: TrainingViews, batch_size: int, seed: int = 0, de
         for s in range(0, len(iv), batch_size):
             v = [views.extract_v[int(i)][0] for i in iv[s:s + batch_size]]
             r = [views.extract_r[int(ir[k % len(ir)])][0] for k in range(s, s + len(v))]
-            yield torch.cat([torch.stack([a for a, _ in v]), torch.stack([c for _, c in v]), torch.stack(r)]).to(device)
+            x = torch.cat([torch.stack([a for a, _ in v]), torch.stack([c for _, c in v]), torch.stack(r)]).to(device)
+            yield x, torch.tensor([int(Modality.VIS)] * len(v) + [int(Modality.CA)] * len(v) + [int(Modality.IR)] * len(r),
+                                  device=device)
     with rng_preserved(), autocast(dtype, device): return recalibrate_bn(model, batches())
 
 def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dict:
@@ -632,7 +636,7 @@ def train_step(self: Trainer, st: EpochState, bv, br) -> dict:
     "One iteration: forward [x_v; x_c; x_r], E's step, the loss terms, the backbone's step, the momentum updates."
     c = self.cfg
     b = make_batch(bv, br, st.y_v, st.y_r, self.device, self.cuda and c.channels_last, c.ca_modality)
-    with autocast(self.amp_dtype, self.device): out = self.net(b.x)
+    with autocast(self.amp_dtype, self.device): out = self.net(b.x, b.modality)   # each image through its stem
     out = {k: (v.float() if v is not None else None) for k, v in out.items()}
     maal = classifier_terms(self.classifier, self.opt_E, out['g'], b.modality, st.terms, c.alpha, all_reduce_grads,
                             target='ca' if c.ca_modality else 'confusion')
