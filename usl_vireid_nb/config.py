@@ -155,7 +155,7 @@ class RuntimeFields:
 @dataclass(frozen=True)
 class TrainConfig(RuntimeFields, RecordFields, ControlFields, Phase2Fields, MAALFields, PACBAMFields, MemoryFields,
                   ClusteringFields, ScheduleFields, BackboneFields, DataFields):
-    "Every weight, cap, switch and size of a training run. Class defaults = METHOD.md; presets: `synthetic()`, `sysu()`, `regdb()`, `tiny()`."
+    "Every weight, cap, switch and size of a training run. Class defaults = the reconstruction (nbs/reconstruction.md); presets: `synthetic()`, `sysu()`, `regdb()`, `tiny()`."
     def __post_init__(self): check_config(self)
 
 # %% ../nbs/10a_config.ipynb #a8552d60
@@ -188,7 +188,7 @@ def check_config(cfg: TrainConfig) -> None:
 # %% ../nbs/10a_config.ipynb #caba7c89
 RUNTIME_KEYS = ('extract_batch', 'num_workers', 'amp', 'channels_last', 'progress')
 RETIRED_KEYS = ('debug_nan_epoch', 'dump_state')   # debug switches now callbacks (chapter 11); dropped when read
-# METHOD revision 1 as it ran: a stored config that lacks one of these fields was trained so, and continues so
+# revision 1 of the reconstruction as it ran: a stored config that lacks one of these fields was trained so, and continues so
 LEGACY = dict(global_feature='cls', rid_distance='squared', vra_pass2='greedy', shared_build='links', vra_targets='multi',
               shared_update='own', shared_momentum=None, vrnl_rule='vote', vrnl_kappa=None, camera_rule='global',
               um_rule='components', um_skip_singletons=False)

@@ -657,7 +657,7 @@ class MatchingPanel(_Panel):
 
 # %% ../nbs/12_diagnostics.ipynb #d6fb9015
 class MergePanel(_Panel):
-    """Merge panel: the controls and a `rule` menu ('two_hop', the METHOD rev-2 groups, or 'components'), a summary
+    """Merge panel: the controls and a `rule` menu ('two_hop', M19's rev-2 groups, or 'components'), a summary
     line, the merge graph laid out to fit (the chosen group first, `plot_groups`), a table of groups (clusters, sizes,
     purity) and the thumbnails of the group chosen in the `group` menu (the largest merged group when the view changes)."""
     def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10, n_thumbs: int = 8,

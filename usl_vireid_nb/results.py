@@ -26,7 +26,7 @@ METRICS = ('Rank-1', 'mAP', 'mINP')
 ROW_TEXT = {'untrained': 'untrained (epoch 0)', 'baseline': 'baseline: L_base only', '+pacbam': 'baseline + PA-CBAM',
             '+maal': 'baseline + MAAL', 'phase1': 'phase 1 (baseline + PA-CBAM + MAAL)', '+vra': 'phase 1 + VRA',
             '+vrnl': 'phase 1 + VRNL', '+um': 'phase 1 + UM', 'vra+vrnl': 'phase 1 + VRA + VRNL', 'full': '**full method**',
-            '-vra': 'full − VRA', '-vrnl': 'full − VRNL', '-um': 'full − UM', 'full_rev1': 'full, METHOD revision 1',
+            '-vra': 'full − VRA', '-vrnl': 'full − VRNL', '-um': 'full − UM', 'full_rev1': 'full, revision 1',
             'ca_aug': 'full, CA as augmentation only', 'supervised': 'supervised bound (true identities)',
             'oracle_links': 'full, links from the true identities',
             'oracle_links-um': 'full − UM, links from the true identities'}
@@ -79,7 +79,7 @@ def table3_findings(t3: dict, mode: str = 'all') -> list[str]:
         if {m, 'phase1'} <= have: cmp(m, 'phase1', f'{ROW_TEXT[m]} vs phase 1')
     for m in ('-vra', '-vrnl', '-um'):
         if {m, 'full'} <= have: cmp('full', m, f'Full vs {ROW_TEXT[m]} (what {m[1:].upper()} adds)')
-    if {'full', 'full_rev1'} <= have: cmp('full', 'full_rev1', 'METHOD revision 2 vs revision 1')
+    if {'full', 'full_rev1'} <= have: cmp('full', 'full_rev1', 'revision 2 vs revision 1 of the reconstruction')
     if {'oracle_links', 'full'} <= have: cmp('oracle_links', 'full', "VRA links from the truth vs the method's own (a bound)")
     if {'oracle_links', 'oracle_links-um'} <= have: cmp('oracle_links', 'oracle_links-um', 'What UM adds when the links are right')
     if {'full', 'supervised', 'phase1'} <= have:
