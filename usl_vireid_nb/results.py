@@ -121,15 +121,15 @@ def plot_table3(t3: dict, mode: str = 'all', ax=None):
     for k, (metric, off) in enumerate((('Rank-1', -0.2), ('mAP', 0.2))):
         ax.barh(y + off, [r[f'{mode} {metric}'][0] for r in rows], 0.4, xerr=[r[f'{mode} {metric}'][1] for r in rows],
                 label=metric, color=f'C{k}', capsize=2)
-    ax.set_yticks(y, [ROW_TEXT.get(r['row'], r['row']).replace('**', '') for r in rows], fontsize=7)
-    ax.invert_yaxis(); ax.set_xlabel(f'{mode}-search (%)'); ax.legend(fontsize=7)
+    ax.set_yticks(y, [ROW_TEXT.get(r['row'], r['row']).replace('**', '') for r in rows], fontsize=8)
+    ax.invert_yaxis(); ax.set_xlabel(f'{mode}-search (%)'); ax.legend(fontsize=8)
     return ax
 
 # %% ../nbs/12c_results.ipynb #b3c10992
 def plot_curves(t3: dict, rows=('supervised', 'full', 'phase1'), metric: str = 'Rank-1', ax=None):
     "Mean test `metric` (all-search) over seeds against the epoch, one line per row of `t3` that has curves."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(5, 3))
+    if ax is None: _, ax = plt.subplots(figsize=(6, 3.4))
     k = {'Rank-1': 1, 'mAP': 2}[metric]
     for name in rows:
         curves = t3['rows'].get(name, {}).get('curves')
@@ -137,7 +137,7 @@ def plot_curves(t3: dict, rows=('supervised', 'full', 'phase1'), metric: str = '
         epochs = sorted({p[0] for c in curves.values() for p in c})
         mean = [np.mean([p[k] for c in curves.values() for p in c if p[0] == e]) for e in epochs]
         ax.plot(epochs, mean, marker='o', label=ROW_TEXT.get(name, name).replace('**', ''))
-    ax.set_xlabel('epoch'); ax.set_ylabel(f'all-search {metric} (%)'); ax.legend(fontsize=7)
+    ax.set_xlabel('epoch'); ax.set_ylabel(f'all-search {metric} (%)'); ax.legend(fontsize=8)
     return ax
 
 # %% ../nbs/12c_results.ipynb #64877eb5
