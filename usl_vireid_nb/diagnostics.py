@@ -230,7 +230,7 @@ def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=No
             ax.scatter(links[sel, 1], links[sel, 0], s=size, marker=marker, facecolors='none', edgecolors=col[sel],
                        linewidths=1.5 if size > 12 else 0.8, label=f'pass {p}')
     ax.xaxis.set_major_locator(MaxNLocator(integer=True)); ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(links): ax.legend(loc='upper right', fontsize=7, framealpha=0.6)
+    if len(links): ax.legend(loc='upper right', fontsize=8, framealpha=0.6)
     if two:
         ax = axs[0, 1]
         C = np.asarray(counts_vs_mu, np.int64)
@@ -515,7 +515,7 @@ def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | 
         c, n = cm(b % cm.N), max(len(v), len(ir))
         head = (group_label(r) +
                 ('' if r['purity'] is None else f", purity {r['purity']:.2f}") + (f' (+{more} not drawn)' if more else ''))
-        ax.text(0.5, y, head, ha='center', va='center', fontsize=7, weight='bold' if r['group'] == focus else 'normal')
+        ax.text(0.5, y, head, ha='center', va='center', fontsize=8, weight='bold' if r['group'] == focus else 'normal')
         yv = {i: y - 1 - k - (n - len(v)) / 2 for k, i in enumerate(v)}
         yr = {j: y - 1 - k - (n - len(ir)) / 2 for k, j in enumerate(ir)}
         for t, (i, j) in enumerate(links.tolist()):
@@ -529,12 +529,12 @@ def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | 
             ax.scatter([x] * len(ks), [pos[k] for k in ks], s=36, marker=mk, zorder=2, edgecolors=[c] * len(ks),
                        facecolors=[c if k in own else 'w' for k in ks], linewidths=1.2)
             for k in ks: ax.annotate(f'{lab}{k}', (x, pos[k]), xytext=(dx, 0), textcoords='offset points', ha=ha,
-                                     va='center', fontsize=7)
+                                     va='center', fontsize=8)
         y -= n + 1.5
     shown = f'{len(blocks)} of {len(groups)} groups shown' if len(blocks) < len(groups) else f'{len(groups)} groups'
     ax.set_title(f'{title}\n{shown}' if title else shown, fontsize=8)
     ax.set_xlim(-0.45, 1.45); ax.set_ylim(y + 1.0, 0.5)
-    ax.set_xticks([0, 1], ['visible', 'infrared']); ax.xaxis.tick_top(); ax.tick_params(length=0, labelsize=7)
+    ax.set_xticks([0, 1], ['visible', 'infrared']); ax.xaxis.tick_top(); ax.tick_params(length=0, labelsize=8)
     ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
     return fig
 
