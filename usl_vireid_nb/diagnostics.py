@@ -205,8 +205,8 @@ def _annotate(ax, T, fontsize: float = 6.0) -> bool:
 
 def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=None, mu=None, title='',
                   counts_view: str = 'auto'):
-    """Left: the visible x infrared similarity S with the links drawn (o = pass 1, s = pass 2; green/red = right/wrong when
-    known), markers sized to the cells. Right: links per infrared cluster against mu (rows, the current mu boxed):
+    """Left: the visible x infrared similarity S with the links drawn (o = pass 1, s = pass 2; black/vermillion = right/wrong
+    when known, white when not; the legend says both), markers sized to the cells. Right: links per infrared cluster against mu (rows, the current mu boxed):
     `counts_view` 'clusters' = one column per infrared cluster, 'histogram' = how many clusters received 0, 1, 2, ... links
     (`counts_histogram`), 'auto' = the first while its numbers fit, else the second. Numbers are printed only where they
     fit (`annotation_fits`). Returns the figure."""
@@ -223,14 +223,20 @@ def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=No
     ax.set(xlabel='infrared cluster j', ylabel='visible cluster i', title=title or f'S and {len(links)} links')
     fig.tight_layout()                                       # the axes' final size: markers and numbers are sized to it
     size = float(np.clip((0.8 * min(_cell_points(ax, *S.shape))) ** 2, 4, 28))
-    col = np.array(['w'] * len(links) if correct is None else np.where(correct, 'lime', 'red'))
+    right, wrong = 'k', '#D55E00'                          # black / vermillion: apart for every colour vision
+    col = np.array(['w'] * len(links) if correct is None else np.where(correct, right, wrong))
     for p, marker in ((1, 'o'), (2, 's')):
         sel = passes == p
         if sel.any():
             ax.scatter(links[sel, 1], links[sel, 0], s=size, marker=marker, facecolors='none', edgecolors=col[sel],
-                       linewidths=1.5 if size > 12 else 0.8, label=f'pass {p}')
+                       linewidths=1.5 if size > 12 else 0.8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True)); ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(links): ax.legend(loc='upper right', fontsize=8, framealpha=0.6)
+    from matplotlib.lines import Line2D                   # the legend: shape = pass, colour = right / wrong
+    keys = [Line2D([], [], ls='', marker=m, mfc='none', mec='0.5', mew=1.5, label=f'pass {p}')
+            for p, m in ((1, 'o'), (2, 's')) if (passes == p).any()]
+    if correct is not None and len(links):
+        keys += [Line2D([], [], ls='', marker='o', mfc='none', mec=c, mew=1.5, label=t) for c, t in ((right, 'right'), (wrong, 'wrong'))]
+    if keys: ax.legend(handles=keys, loc='upper right', fontsize=8, framealpha=0.6)
     if two:
         ax = axs[0, 1]
         C = np.asarray(counts_vs_mu, np.int64)
@@ -521,7 +527,7 @@ def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | 
         for t, (i, j) in enumerate(links.tolist()):
             if i in yv and j in yr:
                 bad = wrong is not None and wrong[t]
-                ax.plot([0, 1], [yv[i], yr[j]], c='red' if bad else (c if used[t] else '0.7'), ls='--' if bad else '-',
+                ax.plot([0, 1], [yv[i], yr[j]], c='#D55E00' if bad else (c if used[t] else '0.7'), ls='--' if bad else '-',
                         lw=(1.6 if passes[t] == 1 else 0.8) if used[t] else 0.6, zorder=1)
         own_v, own_r = set(r['vis_clusters']), set(r['ir_clusters'])
         for x, pos, own, mk, lab, dx, ha in ((0, yv, own_v, 'o', 'v', -6, 'right'), (1, yr, own_r, 's', 'r', 6, 'left')):

@@ -233,7 +233,7 @@ def plot_components(links,            # (L, 2) int64 rows (visible cluster, infr
     links = check_links(links, Kv, Kr)
     passes = np.ones(len(links), np.int64) if passes is None else _check_passes(passes, len(links))
     comp_v, comp_r = um_components(links, Kv, Kr)
-    ax = ax or plt.subplots(figsize=(4.5, 0.3 * max(Kv, Kr) + 1))[1]
+    ax = ax or plt.subplots(figsize=(3.5, 0.3 * max(Kv, Kr) + 1))[1]
     cm = plt.get_cmap(cmap)
     yv, yr = -np.arange(Kv), -np.arange(Kr) * (Kv - 1) / max(Kr - 1, 1)
     wrong = set() if wrong is None else {tuple(w) for w in np.asarray(wrong).tolist()}
