@@ -126,3 +126,26 @@ def test_chapters_quote_the_paper_verbatim():
     quotes += reconstruction_quotes()
     bad = [f'{nb} cell {i}: "{q}"' for nb, i, q in quotes if not is_in_paper(q, paper)]
     assert not bad, 'not the paper\'s words (or elisions/insertions unmarked):\n' + '\n'.join(bad)
+
+
+def _anchors(md: str) -> set:
+    "The page's anchors: explicit `{#id}` after a heading, else Quarto's id of the heading's text."
+    out = set()
+    for h in re.findall(r'^#+ (.+)$', md, re.M):
+        m = re.search(r'\{#([\w-]+)\}\s*$', h)
+        out.add(m.group(1) if m else re.sub(r'\s+', '-', re.sub(r'[^\w\s-]', '', h.strip().lower())))
+    return out
+
+def test_chapters_cite_the_reconstruction_page():
+    "No chapter, module or README points at METHOD.md (not part of the project); every link into the reconstruction lands."
+    page = ROOT/'nbs'/'reconstruction.md'
+    anchors = _anchors(page.read_text())
+    assert {f'm{k}' for k in range(1, 21)} | {'m3b'} <= anchors, sorted(anchors)
+    files = [*sorted((ROOT/'nbs').glob('*.ipynb')), *sorted((ROOT/'usl_vireid_nb').glob('*.py')), ROOT/'README.md']
+    bad = []
+    for f in files:
+        text = f.read_text()
+        if 'METHOD' in text: bad.append(f'{f.name} cites METHOD')
+        bad += [f'{f.name}: reconstruction.md#{a} does not exist' for a in re.findall(r'reconstruction\.md#([\w-]+)', text)
+                if a not in anchors]
+    assert not bad, bad
