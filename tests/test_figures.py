@@ -78,3 +78,12 @@ def test_no_chapter_asks_for_a_font_under_8_pt():
             for m in re.finditer(r'\b(fontsize|labelsize|titlesize)\s*=\s*(\d+(?:\.\d+)?)\b', ''.join(c['source'])):
                 if float(m.group(2)) < MIN_PT: bad.append(f'{nb.name}: {m.group(0)}')
     assert not bad, f'fonts under {MIN_PT} pt: {bad}'
+
+
+def test_no_widget_state_in_the_book():
+    "A static page cannot drive a widget: the committed chapters carry no saved widget state (tools/run_book.py drops it)."
+    for nb in chapters():
+        d = json.loads(nb.read_text())
+        assert 'widgets' not in d['metadata'], f'{nb.name} carries saved widget state'
+        assert not any('application/vnd.jupyter.widget-view+json' in o.get('data', {})
+                       for c in d['cells'] for o in c.get('outputs', [])), f'{nb.name} shows a widget a static page cannot'

@@ -46,6 +46,20 @@ def eval_false(cell) -> bool:
         if re.match(r'#\|\s*eval\s*:\s*false\b', line, re.I): return True
     return False
 
+WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json'
+WIDGET_NOTE = '(an interactive panel: it needs a running kernel; run the notebook, or voila nbs/_diagnostics_demo.ipynb)'
+
+def drop_widget_state(nb) -> int:
+    """A static page cannot drive a widget: drop the notebook's saved widget state (chapter 12's panels stored 0.9 MB of
+    it) and let each widget's output say what it is instead of a repr. Returns the number of widget outputs replaced."""
+    nb.metadata.pop('widgets', None)
+    n = 0
+    for c in nb.cells:
+        for o in c.get('outputs', []):
+            if WIDGET_VIEW in o.get('data', {}):
+                o['data'] = {'text/plain': WIDGET_NOTE}; n += 1
+    return n
+
 def run_one(path: Path, env: dict, timeout: int) -> float:
     """Execute `path` in a fresh kernel (cwd nbs/) and write it back with its outputs; the seconds it took. Cells marked
     `#| eval: false` are not run (as in `nbdev_test`): they stay as they are, without outputs."""
@@ -60,6 +74,7 @@ def run_one(path: Path, env: dict, timeout: int) -> float:
         c.metadata['tags'] = [x for x in c.metadata['tags'] if x != SKIP]
         if not c.metadata['tags']: del c.metadata['tags']
         c.outputs, c.execution_count = [], None
+    drop_widget_state(nb)
     nbformat.write(nb, path)
     return time.time() - t
 
