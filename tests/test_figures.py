@@ -75,7 +75,7 @@ def test_no_chapter_asks_for_a_font_under_8_pt():
     for nb in chapters():
         for c in json.loads(nb.read_text())['cells']:
             if c['cell_type'] != 'code': continue
-            for m in re.finditer(r'\b(fontsize|labelsize|titlesize)\s*=\s*(\d+(?:\.\d+)?)\b', ''.join(c['source'])):
+            for m in re.finditer(r'\b(fontsize|labelsize|titlesize)\s*(?::\s*\w+\s*)?=\s*(\d+(?:\.\d+)?)\b', ''.join(c['source'])):
                 if float(m.group(2)) < MIN_PT: bad.append(f'{nb.name}: {m.group(0)}')
     assert not bad, f'fonts under {MIN_PT} pt: {bad}'
 

@@ -160,7 +160,7 @@ def counts_histogram(C,  # (len(mus), Kr) links per infrared cluster at each mu 
 def annotation_fits(cell_w: float,          # width of one heat-map cell in points (1/72 inch)
                     cell_h: float,          # its height in points
                     n_chars: int,           # characters of the longest number to print
-                    fontsize: float = 6.0,  # font size of the numbers in points
+                    fontsize: float = 8.0,  # font size of the numbers in points
                     pad: float = 3.0,       # points left free beside a number, so neighbours do not touch
                    ) -> bool:
     "Can a heat map print its numbers without them touching? A digit is about 0.64 em wide (DejaVu Sans), a line 1.2 em high."
@@ -196,7 +196,7 @@ def link_correct(state: PanelState, links) -> np.ndarray | None:
 
 COUNTS_VIEWS = ('auto', 'clusters', 'histogram')
 
-def _annotate(ax, T, fontsize: float = 6.0) -> bool:
+def _annotate(ax, T, fontsize: float = 8.0) -> bool:
     "Print T's numbers in its cells (white on dark cells) when `annotation_fits`; say whether they were printed."
     if not T.size or not annotation_fits(*_cell_points(ax, *T.shape), len(str(T.max())), fontsize): return False
     for (u, j), c in np.ndenumerate(T):
