@@ -35,7 +35,7 @@ def regional_descriptor(g: torch.Tensor,  # global feature g (B, d)
 # %% ../nbs/06_backbone.ipynb #16148fa1
 _PRESETS = {
     'paper': dict(arch='vit_base_patch16_224', img_size=(384, 128), regions=4, use_pacbam=True, reduction=16,
-                  drop_path_rate=0.3,    # METHOD M20: TokenMatcher's run script (TransReID: 0.1)
+                  drop_path_rate=0.3,    # M20 of the reconstruction: TokenMatcher's run script (TransReID: 0.1)
                   stem='ics', modality_stems=True),   # TransReID-SSL's ICS stem, one per modality (TokenMatcher)
     'demo': dict(arch='vit_tiny_patch16_224', img_size=(64, 32), regions=4, use_pacbam=True, reduction=16,
                  drop_path_rate=0.0, patch_size=8, embed_dim=192, depth=4, num_heads=3, stem='conv'),

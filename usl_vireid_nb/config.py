@@ -157,7 +157,7 @@ class RuntimeFields:
 @dataclass(frozen=True)
 class TrainConfig(RuntimeFields, RecordFields, ControlFields, Phase2Fields, MAALFields, PACBAMFields, MemoryFields,
                   ClusteringFields, ScheduleFields, BackboneFields, DataFields):
-    "Every weight, cap, switch and size of a training run. Class defaults = METHOD.md; presets: `synthetic()`, `sysu()`, `regdb()`, `tiny()`."
+    "Every weight, cap, switch and size of a training run. Class defaults = the reconstruction (nbs/reconstruction.md); presets: `synthetic()`, `sysu()`, `regdb()`, `tiny()`."
     def __post_init__(self): check_config(self)
 
 # %% ../nbs/10a_config.ipynb #a8552d60
@@ -190,7 +190,7 @@ def check_config(cfg: TrainConfig) -> None:
 # %% ../nbs/10a_config.ipynb #caba7c89
 RUNTIME_KEYS = ('extract_batch', 'num_workers', 'amp', 'channels_last', 'progress')
 RETIRED_KEYS = ('debug_nan_epoch', 'dump_state')   # debug switches now callbacks (chapter 11); dropped when read
-# METHOD revision 1 as it ran: a stored config that lacks one of these fields was trained so, and continues so
+# revision 1 of the reconstruction as it ran: a stored config that lacks one of these fields was trained so, and continues so
 LEGACY = dict(global_feature='cls', rid_distance='squared', vra_pass2='greedy', shared_build='links', vra_targets='multi',
               shared_update='own', shared_momentum=None, vrnl_rule='vote', vrnl_kappa=None, camera_rule='global',
               um_rule='components', um_skip_singletons=False, modality_stems=False)
@@ -232,20 +232,20 @@ def synthetic(**kw) -> TrainConfig:
     "The default: the procedural set of `synthetic.make_synthetic`, a small CPU ViT from scratch, minutes on 2 CPU cores."
     base = dict(dataset='synthetic',
                 synth_test_ids=48,       # as many test identities as training ones: a steadier Rank-1 than a handful would give
-                arch_preset='demo',      # [departs from METHOD M2] small ViT (patch 8, 4 blocks, conv stem): trains from scratch on a CPU
-                img_h=64, img_w=32,      # [departs from METHOD M20] the synthetic people are drawn at 128x64; half size keeps every stripe
+                arch_preset='demo',      # [departs from M2] small ViT (patch 8, 4 blocks, conv stem): trains from scratch on a CPU
+                img_h=64, img_w=32,      # [departs from M20] the synthetic people are drawn at 128x64; half size keeps every stripe
                 regions=4,               # as SYSU-MM01 (the synthetic set copies its layout)
-                pad=2,                   # [departs from METHOD M1] pad 10 is 2.6% of a 384-pixel height but 16% of 64: a crop shift that large moves every stripe
-                k1=8, k2=3,              # [departs from METHOD M3] about one identity's images per modality (16 visible, 8 infrared); 30/6 is SYSU's
-                eps=0.5, min_samples=2,  # [departs from METHOD M3] with k1, k2 above: a person not cut by camera (clustering ARI: ch. 12b)
+                pad=2,                   # [departs from M1] pad 10 is 2.6% of a 384-pixel height but 16% of 64: a crop shift that large moves every stripe
+                k1=8, k2=3,              # [departs from M3] about one identity's images per modality (16 visible, 8 infrared); 30/6 is SYSU's
+                eps=0.5, min_samples=2,  # [departs from M3] with k1, k2 above: a person not cut by camera (clustering ARI: ch. 12b)
                 cam_norm=True,           # [not in the paper] untrained descriptors cluster by camera style; centre each camera first
-                mem_momentum=0.9,        # [departs from METHOD M5] a from-scratch backbone drifts fast: gamma 0.2 made features worse (probe)
-                optimizer='adam', lr=3.5e-4,  # [departs from METHOD M20] from scratch, no pretrained weights: the peers' Adam, not SGD
-                lr_phase2=1.0,           # [departs from METHOD M20] still learning at the switch: no x0.1, so phase 1 only vs full differ in terms alone
+                mem_momentum=0.9,        # [departs from M5] a from-scratch backbone drifts fast: gamma 0.2 made features worse (probe)
+                optimizer='adam', lr=3.5e-4,  # [departs from M20] from scratch, no pretrained weights: the peers' Adam, not SGD
+                lr_phase2=1.0,           # [departs from M20] still learning at the switch: no x0.1, so phase 1 only vs full differ in terms alone
                 match_ca=True,           # [not in the paper] S from the CA view of the visible clusters, MAAL's bridge (link precision: ch. 12b)
-                epochs=12, phase2_start=7,    # [departs from METHOD M20] half the epochs per phase, as the paper's 50 + 50
-                iters=40,                # [departs from METHOD M20] 40 x (3 x 32) images per epoch: minutes in all on a CPU
-                batch_ids=4, num_instances=8,  # [departs from METHOD M20] P x K = 32 per modality (the paper: 4 x 16)
+                epochs=12, phase2_start=7,    # [departs from M20] half the epochs per phase, as the paper's 50 + 50
+                iters=40,                # [departs from M20] 40 x (3 x 32) images per epoch: minutes in all on a CPU
+                batch_ids=4, num_instances=8,  # [departs from M20] P x K = 32 per modality (the paper: 4 x 16)
                 eval_every=4)            # three evaluations of the 12 epochs
     return TrainConfig(**{**base, **kw})
 
