@@ -6,10 +6,12 @@ one run, with the paper's numbers beside ours (issue 14).
     python bench/table2.py --out /tmp/t2.json --reps 2 --paper-pk 2x4
 
 What is measured, per preset:
-* `params`: the backbone `ReIDViT(**model_kwargs(cfg))` split into the ViT, PA-CBAM and the BatchNorms (BN-neck and the
-  N regional BNs), plus MAAL's modality classifier E (`ModalityClassifier(d, hidden=cfg.maal_hidden)`, chapter 07), which
+* `params`: the backbone `ReIDViT(**model_kwargs(cfg))` split into the ViT (its visible stem included), the infrared
+  stem (the paper preset's second ICS stem; 0 with one stem), PA-CBAM and the BatchNorms (BN-neck and the
+  N regional BNs), with each stem's count apart, plus MAAL's modality classifier E (`ModalityClassifier(d, hidden=cfg.maal_hidden)`, chapter 07), which
   trains with the model but is not used at test time. Memories are buffers of cluster centres, not parameters.
-* `gflops`: `torch.utils.flop_counter.FlopCounterMode` on the eval-mode forward of one image, on the `meta` device, with
+* `gflops`: `torch.utils.flop_counter.FlopCounterMode` on the eval-mode forward of one image (a visible one: every image
+  passes one stem of the two), on the `meta` device, with
   timm's explicit attention (`fused_attn=False`): the counter has no formula for the CPU's fused attention kernel and
   would silently leave q k^T and A v out. It counts matrix products and convolutions only (not norms, softmax, GELU,
   pooling), and a multiply-add as 2 FLOPs; `gmacs` is half of it (the thop / fvcore habit of many re-ID papers).
@@ -37,6 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from usl_vireid_nb.backbone import ReIDViT, count_parameters
 from usl_vireid_nb.config import apply_overrides, model_kwargs, synthetic, sysu
+from usl_vireid_nb.data import Modality
 from usl_vireid_nb.maal import ModalityClassifier
 
 # From /work/shared/paper.txt, section 4.3: "We evaluate the computing time on a NVIDIA GeForce RTX 4090. Our input size
@@ -86,12 +89,16 @@ def params_of(cfg) -> dict:
     with torch.device('meta'):
         m = ReIDViT(**model_kwargs(cfg, pretrained=False))
         E = ModalityClassifier(m.dim, hidden=cfg.maal_hidden)
-    n = {'vit': count_parameters(m.vit), 'pacbam': count_parameters(m.pacbam) if m.pacbam is not None else 0,
+    n = {'vit': count_parameters(m.vit), 'stem_vis': count_parameters(m.vit.patch_embed),
+         'stem_ir': count_parameters(m.patch_embed_ir) if m.patch_embed_ir is not None else 0,
+         'pacbam': count_parameters(m.pacbam) if m.pacbam is not None else 0,
          'bns': count_parameters(m.bnneck) + count_parameters(m.bn_regions), 'maal_E': count_parameters(E)}
     backbone = count_parameters(m)
-    assert backbone == n['vit'] + n['pacbam'] + n['bns'], "ReIDViT holds parameters outside ViT, PA-CBAM and the BNs"
+    assert backbone == n['vit'] + n['stem_ir'] + n['pacbam'] + n['bns'], \
+        "ReIDViT holds parameters outside the ViT, the infrared stem, PA-CBAM and the BNs"
     n.update(backbone=backbone, total=backbone + n['maal_E'])
-    return {**{f'{k}_M': round(v / 1e6, 4) for k, v in n.items()}, 'exact': n}
+    return {**{f'{k}_M': round(v / 1e6, 4) for k, v in n.items()}, 'exact': n, 'stem': m.stem,
+            'modality_stems': m.modality_stems}
 
 
 def _explicit_attention(model) -> None:
@@ -108,13 +115,14 @@ def flops_of(model_fn, img_size, train: bool = False) -> dict:
         x = torch.randn(n, 3, *img_size)
     _explicit_attention(m)
     m.train(train)
+    fwd = (lambda x: m(x, [Modality.VIS, Modality.IR][:len(x)])) if isinstance(m, ReIDViT) else m   # one stem per image
     fc = FlopCounterMode(display=False)
     with fc:
         if train:
-            o = m(x); o = o if isinstance(o, torch.Tensor) else sum(v.sum() for v in o.values() if v is not None)
+            o = fwd(x); o = o if isinstance(o, torch.Tensor) else sum(v.sum() for v in o.values() if v is not None)
             o.sum().backward()
         else:
-            with torch.no_grad(): m(x)
+            with torch.no_grad(): fwd(x)
     counts = fc.get_flop_counts()
     total = fc.get_total_flops() / n
     by_op = {str(k).replace('aten.', ''): round(v / n / 1e9, 4) for k, v in counts.get('Global', {}).items()}
@@ -178,6 +186,8 @@ def inference_speed(cfg, device, dtypes: dict, batch: int, reps: int) -> dict:
     torch.manual_seed(0)
     m = ReIDViT(**model_kwargs(cfg, pretrained=False)).to(device).eval()
     x = torch.randn(batch, 3, cfg.img_h, cfg.img_w, device=device)
+    mods = torch.tensor([int(Modality.VIS)] * (batch // 2) + [int(Modality.IR)] * (batch - batch // 2), device=device)
+    m = (lambda f: (lambda x: f(x, mods)))(m)                 # half visible, half infrared: both stems at work
     times = {k: [] for k in dtypes}
     l0 = load()
     with torch.no_grad():

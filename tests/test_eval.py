@@ -5,28 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 from usl_vireid_nb.config import apply_overrides, regdb, tiny
-from conftest import one_error_line, regdb_tiny   # shared helpers; data_root and regdb_root are conftest fixtures
+from conftest import one_error_line, regdb_tiny, run_eval, saved_run   # shared helpers; data_root and regdb_root are conftest fixtures
 
 KEYS = {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}
-
-def eval_cli(tmp_path):
-    "The installed `usl-vireid-eval`, or (not installed) a two-line script that calls its `main` the same way."
-    exe = Path(sys.executable).parent/'usl-vireid-eval'
-    if exe.exists(): return [sys.executable, str(exe)]
-    script = tmp_path/'usl_vireid_eval.py'
-    script.write_text("import sys\nfrom usl_vireid_nb.evaluate import main\nsys.exit(main())\n")
-    return [sys.executable, str(script)]
-
-def run_eval(tmp_path, *args, check=True):
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    p = subprocess.run(eval_cli(tmp_path) + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
-    if check and p.returncode != 0: raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
-    return p
-
-def saved_run(cfg, out):
-    "A run folder whose checkpoint is the trainer's own `save` of its untrained model (no training needed to test evaluation)."
-    from usl_vireid_nb.trainer import Trainer
-    return Trainer(cfg, out, log=lambda *a: None).save()
 
 @pytest.fixture(scope='module')
 def sysu_ck(tmp_path_factory, data_root):

@@ -1,12 +1,15 @@
-"""The paper preset itself (ViT-B/16 + PA-CBAM at 384x128, N = 4, from a weights file) trained through `usl-vireid-train`
-on a tiny generated SYSU-MM01-layout tree: one phase-1 and one phase-2 epoch of one iteration (issue 13, item 9).
+"""The paper preset itself (ViT-B/16 + PA-CBAM at 384x128, N = 4, two ICS stems) trained through `usl-vireid-train` on a
+tiny generated SYSU-MM01-layout tree from a weights file of the layout every peer starts from: TransReID-SSL's
+`vit_base_ics_cfs_lup.pth` (ViT-B/16 with its IBN convolution stem, pre-trained at 256x128), in each nesting such a file
+comes in (DINO's checkpoint with `teacher` / `module.backbone.` and its `args`, bare, under `model`, under `state_dict`).
 
 Only sizes, the schedule's length and the evaluation's cost are overridden (P x K, iterations, epochs, extraction batch,
 one gallery trial, no flip): the architecture, the input size, the clustering and every loss are the preset's. The
-weights file is made here: timm's `vit_base_patch16_224` with random weights (`pretrained=False`, nothing is downloaded)
-saved as .safetensors, and as TransReID-style .pth files ('base.' keys nested under 'model' or 'state_dict'). The big
-files (about 350 MB each, and the 690 MB checkpoint) are deleted at the end, not left in pytest's kept temp folders."""
-import hashlib, json, os, subprocess, sys
+weights files are made here: timm's `vit_base_patch16_224` built with our `ICSStem` at 256x128 with random weights
+(`pretrained=False`, nothing is downloaded), whose state dict has the released file's key names and shapes; and a
+plain timm ViT-B/16 (.safetensors), which loads into the linear-projection option and is refused by the paper preset.
+The big files (about 350 MB each, and the checkpoint) are deleted at the end, not left in pytest's kept temp folders."""
+import argparse, hashlib, json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 
@@ -15,7 +18,10 @@ TREE = dict(n_train_ids=3, n_test_ids=2, n_images=1, seed=0)
 OVERRIDES = ['epochs=2', 'phase2_start=2', 'iters=1', 'batch_ids=2', 'num_instances=2', 'extract_batch=16',
              'eval_trials=1', 'eval_flip=false', 'progress=false']
 KEYS = {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}
-N_VIT_B = 150   # tensors of timm's ViT-B/16 without its head: the whole ViT of the paper preset
+N_STEM = 24                      # tensors of an ICS stem: 3 convolutions, 2 IBNs, a BN, the projection
+N_VIT = 150 - 2 + N_STEM         # timm's ViT-B/16 without its head, the linear projection replaced by the ICS stem
+N_BACKBONE = N_VIT + N_STEM      # and the infrared stem, loaded from the file's one stem
+N_PLAIN = 150                    # timm's ViT-B/16 with its linear projection, without its head
 
 
 def sha256(path) -> str:
@@ -35,15 +41,38 @@ def cli(tmp_path, *args, timeout=900):
 
 
 @pytest.fixture(scope='module')
-def vitb(tmp_path_factory):
-    "{'sd': timm ViT-B/16 state dict (random, seeded), 'safetensors': its file}; the file is deleted afterwards."
+def ics(tmp_path_factory):
+    "{'sd': an ICS ViT-B/16 state dict (random, seeded; the released file's keys and shapes), 'files': {nesting: path}}."
     import timm
     from safetensors.torch import save_file
+    from usl_vireid_nb.backbone import ICSStem
     torch.manual_seed(1234)                        # not the trainer's seed: a loaded weight cannot be a re-initialised one
-    sd = timm.create_model('vit_base_patch16_224', pretrained=False).state_dict()
-    path = tmp_path_factory.mktemp('weights')/'vit_base_patch16_224.safetensors'
-    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
-    yield {'sd': sd, 'safetensors': path}
+    sd = timm.create_model('vit_base_patch16_224', pretrained=False, num_classes=0, img_size=(256, 128),
+                           embed_layer=ICSStem).state_dict()
+    assert sd['patch_embed.proj.weight'].shape == (768, 64, 8, 8) and sd['pos_embed'].shape == (1, 1 + 16 * 8, 768)
+    d = tmp_path_factory.mktemp('weights')
+    head = {'module.head.mlp.0.weight': torch.randn(64, 768), 'module.head.last_layer.weight_g': torch.randn(256, 1)}
+    files = {'dino': d/'vit_base_ics_cfs_lup.pth', 'bare': d/'ics_bare.safetensors', 'model': d/'ics_model.pth',
+             'state_dict': d/'ics_state_dict.pth'}
+    torch.save({'teacher': {**{'module.backbone.' + k: v for k, v in sd.items()}, **head}, 'epoch': 100,
+                'args': argparse.Namespace(arch='vit_base', patch_size=16, out_dim=65536)}, files['dino'])
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(files['bare']))
+    torch.save({'model': sd, 'epoch': 1}, files['model'])
+    torch.save({'state_dict': {'module.base.' + k: v for k, v in sd.items()}}, files['state_dict'])
+    yield {'sd': sd, 'files': files}
+    for f in files.values(): f.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope='module')
+def timm_file(tmp_path_factory):
+    "A plain timm ViT-B/16 (linear projection, 224x224, ImageNet head) as .safetensors."
+    import timm
+    from safetensors.torch import save_file
+    torch.manual_seed(99)
+    path = tmp_path_factory.mktemp('timm')/'vit_base_patch16_224.safetensors'
+    save_file({k: v.contiguous() for k, v in timm.create_model('vit_base_patch16_224', pretrained=False).state_dict().items()},
+              str(path))
+    yield path
     path.unlink(missing_ok=True)
 
 
@@ -53,23 +82,24 @@ def tree(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp('data')/'sysu', **TREE)
 
 
-def test_paper_preset_trains_through_the_cli(tmp_path, vitb, tree):
-    "Exit 0; the load report in the log and in results.json (sha256, 150 of 150); a checkpoint of the paper architecture."
-    out, st = tmp_path/'run', vitb['safetensors']
+def test_paper_preset_trains_through_the_cli(tmp_path, ics, tree):
+    "Exit 0 from DINO's checkpoint; the load report in the log and results.json (sha256, every tensor, both stems); a checkpoint."
+    out, st = tmp_path/'run', ics['files']['dino']
     try:
         p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', st, '--out', out, '--set', *OVERRIDES)
         assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
         digest = sha256(st)
-        assert (f"pretrained: {st.name} (sha256 {digest[:12]}): {N_VIT_B} of the {N_VIT_B} ViT tensors loaded (100%)"
+        assert (f"pretrained: {st.name} (sha256 {digest[:12]}): {N_BACKBONE} of the {N_BACKBONE} ViT tensors loaded (100%)"
                 in p.stdout), p.stdout[:2000]
 
         res = json.loads((out/'results.json').read_text())
         rep = res['pretrained']
         assert (rep['path'], rep['sha256'], rep['arch']) == (str(st), digest, 'vit_base_patch16_224')
-        assert (rep['n_backbone'], rep['n_backbone_loaded']) == (N_VIT_B, N_VIT_B) and rep['fraction'] >= 0.99
-        assert rep['resized'] == ['vit.pos_embed: 14x14 -> 24x8'] and sorted(rep['dropped']) == ['head.bias', 'head.weight']
+        assert (rep['n_backbone'], rep['n_backbone_loaded'], rep['fraction']) == (N_BACKBONE, N_BACKBONE, 1.0)
+        assert rep['resized'] == ['vit.pos_embed: 16x8 -> 24x8'] and len(rep['twice']) == N_STEM
+        assert sorted(rep['dropped']) == ['module.head.last_layer.weight_g', 'module.head.mlp.0.weight']
         assert rep['unexpected'] == [] and rep['mismatched'] == []
-        assert not any(k.startswith('vit.') for k in rep['missing'])          # only PA-CBAM and the BNs start at init
+        assert not any(k.startswith(('vit.', 'patch_embed_ir.')) for k in rep['missing'])   # only PA-CBAM and the BNs at init
         c = res['config']
         assert (c['dataset'], c['arch_preset'], c['img_h'], c['img_w'], c['regions']) == ('sysu', 'paper', 384, 128, 4)
         assert res['epochs_trained'] == 2
@@ -84,56 +114,49 @@ def test_paper_preset_trains_through_the_cli(tmp_path, vitb, tree):
 
         ck = torch.load(out/'checkpoint.pt', map_location='cpu', weights_only=True)
         assert ck['epoch'] == 2 and json.loads(ck['config'])['pretrained'] == str(st)
-        w = ck['model']
+        w, sd = ck['model'], ics['sd']
         assert w['vit.pos_embed'].shape == (1, 1 + 24 * 8, 768) and 'vit.blocks.11.mlp.fc2.weight' in w
         assert sum(k.startswith('vit.blocks.') and k.endswith('.attn.qkv.weight') for k in w) == 12
-        for k in ('blocks.0.attn.qkv.weight', 'blocks.11.mlp.fc2.weight', 'cls_token'):   # from the file, then trained
-            assert torch.allclose(w['vit.' + k], vitb['sd'][k], atol=1e-3), k
-        assert not torch.equal(w['vit.blocks.0.attn.qkv.weight'], vitb['sd']['blocks.0.attn.qkv.weight'])
+        for k in ('blocks.0.attn.qkv.weight', 'blocks.11.mlp.fc2.weight', 'cls_token', 'patch_embed.conv.0.weight'):
+            assert torch.allclose(w['vit.' + k], sd[k], atol=1e-3), k          # from the file, then trained
+        for k in ('conv.0.weight', 'conv.4.IN.weight', 'proj.weight'):          # the infrared stem came from the file too
+            assert torch.allclose(w['patch_embed_ir.' + k], sd['patch_embed.' + k], atol=1e-3), k
+        assert not torch.equal(w['vit.blocks.0.attn.qkv.weight'], sd['blocks.0.attn.qkv.weight'])
+        assert not torch.equal(w['vit.patch_embed.conv.0.weight'], w['patch_embed_ir.conv.0.weight'])   # trained apart
     finally:
         (out/'checkpoint.pt').unlink(missing_ok=True)
 
 
-@pytest.fixture(scope='module')
-def transreid_pth(vitb):
-    "TransReID-style checkpoints of the same ViT: 'base.' keys under 'model', and 'module.base.' under 'state_dict'."
-    files = {}
-    for nest, prefix in (('model', 'base.'), ('state_dict', 'module.base.')):
-        sd = {prefix + k: v for k, v in vitb['sd'].items() if not k.startswith('head.')}
-        sd[prefix.replace('base.', '') + 'classifier.weight'] = torch.randn(395, 768)      # an ID head: dropped
-        files[nest] = vitb['safetensors'].parent/f'transreid_{nest}.pth'
-        torch.save({nest: sd, 'epoch': 120}, files[nest])
-    yield files
-    for f in files.values(): f.unlink(missing_ok=True)
+def test_every_nesting_of_the_ics_file_through_dry_run(tmp_path, tree, ics):
+    "`--dry-run` on the bare, 'model' and 'state_dict' files: every ViT tensor loaded, none mismatched, exit 0."
+    for nest in ('bare', 'model', 'state_dict'):
+        f = ics['files'][nest]
+        p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', f, '--out', tmp_path/'dry', '--dry-run',
+                '--set', *OVERRIDES, timeout=300)
+        assert p.returncode == 0, (nest, p.stderr[-3000:])
+        assert f"{N_BACKBONE} of the {N_BACKBONE} ViT tensors loaded (100%)" in p.stdout, (nest, p.stdout[-2000:])
+        assert f"({N_STEM} of the infrared stem from the file's one stem)" in p.stdout and ', 0 mismatched' in p.stdout, nest
+        cfg = json.loads(p.stdout.splitlines()[0])
+        assert (cfg['pretrained'], cfg['arch_preset'], cfg['img_h'], cfg['img_w']) == (str(f), 'paper', 384, 128)
+        assert not (tmp_path/'dry'/'checkpoint.pt').exists()
 
 
-def test_transreid_pth_fits_the_dry_run_config(tmp_path, tree, transreid_pth, vitb):
-    "`--dry-run` accepts the file; the model its config describes loads all 150 ViT tensors from either nesting."
-    from usl_vireid_nb.backbone import ReIDViT, load_pretrained
-    from usl_vireid_nb.config import model_kwargs
-    from usl_vireid_nb.train import make_config
-    pth = transreid_pth['model']
-    p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', pth, '--out', tmp_path/'dry', '--dry-run',
-            '--set', *OVERRIDES, timeout=300)
-    assert p.returncode == 0, p.stderr[-3000:]
-    cfg = json.loads(p.stdout.splitlines()[0])
-    assert (cfg['pretrained'], cfg['arch_preset'], cfg['img_h'], cfg['img_w']) == (str(pth), 'paper', 384, 128)
-    assert not (tmp_path/'dry'/'checkpoint.pt').exists()
-    model = ReIDViT(**model_kwargs(make_config('sysu', tree, pretrained=pth, overrides=OVERRIDES)))
-    for nest, f in transreid_pth.items():
-        if nest != 'model': torch.nn.init.zeros_(model.vit.blocks[7].attn.proj.weight.data)
-        rep = model.load_report if nest == 'model' else load_pretrained(model, f)
-        assert (rep.n_backbone_loaded, rep.n_backbone, rep.sha256) == (N_VIT_B, N_VIT_B, sha256(f)), nest
-        assert rep.resized == ['vit.pos_embed: 14x14 -> 24x8'] and rep.unexpected == [] and len(rep.dropped) == 1, nest
-        assert torch.equal(model.vit.blocks[7].attn.proj.weight, vitb['sd']['blocks.7.attn.proj.weight'])
+def test_timm_file_loads_into_the_linear_option_and_is_refused_by_the_paper_stem(tmp_path, tree, timm_file):
+    "A timm ViT-B/16 file: the paper preset refuses it in one line naming both stems (exit 2); stem=patch loads it whole."
+    p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', timm_file, '--out', tmp_path/'dry',
+            '--dry-run', timeout=300)
+    err = [l for l in p.stderr.splitlines() if l.startswith('usl-vireid-train: error:')]
+    assert p.returncode == 2 and len(err) == 1, p.stderr[-3000:]
+    assert "holds timm's linear patch projection" in err[0] and "built with TransReID-SSL's IBN convolution stem" in err[0]
+    assert '--set stem=patch' in err[0]
+    p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', timm_file, '--out', tmp_path/'dry',
+            '--dry-run', '--set', 'stem=patch', 'modality_stems=false', timeout=300)
+    assert p.returncode == 0 and f"{N_PLAIN} of the {N_PLAIN} ViT tensors loaded (100%)" in p.stdout, p.stderr[-3000:]
+    assert '; 1 resized,' in p.stdout and ', 0 mismatched' in p.stdout
 
 
-def test_dry_run_checks_the_weights_file(tmp_path, tree, transreid_pth):
-    "What issue 13 asks of `--dry-run`: the load report of a good file, exit 2 for a missing one."
-    pth = transreid_pth['model']
-    p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', pth, '--out', tmp_path/'dry', '--dry-run',
-            timeout=300)
-    assert p.returncode == 0 and f'{N_VIT_B} of the {N_VIT_B} ViT tensors loaded' in p.stdout + p.stderr
+def test_dry_run_names_a_missing_file(tmp_path, tree):
+    "Exit 2 and a one-line error for a weights file that is not there."
     p = cli(tmp_path, '--dataset', 'sysu', '--data-root', tree, '--pretrained', tmp_path/'missing.pth', '--out',
             tmp_path/'dry', '--dry-run', timeout=300)
     assert p.returncode == 2 and 'not found' in p.stderr

@@ -98,13 +98,14 @@ def checkpoint_figures(path, out_dir, root=None, n_queries: int = 4, topk: int =
     from dataclasses import replace
     model0 = untrained_model(cfg, device, out=Path(path).parent, root=root)
     root = prepare_data(replace(cfg, data_root=str(root)) if root is not None else cfg, out=Path(path).parent)[0]
-    ext = lambda m, p: extract_features(m, p, cfg.img_h, cfg.img_w, batch_size=batch_size, device=device).cpu()
+    ext = lambda m, p, mod: extract_features(m, p, cfg.img_h, cfg.img_w, batch_size=batch_size, device=device,
+                                             modality=mod).cpu()   # queries infrared, gallery visible
     res, files, curves = dict(auc={}, silhouette={}, hits={}), [], {}
     for k, mode in enumerate(cfg.modes if cfg.protocol == 'sysu' else (None,)):
         qp, qid, gp, gid = _test_split(cfg, root, mode)
         for name, m in (('trained', model), ('untrained', model0)):
             if name == 'untrained' and k: continue
-            qf, gf = ext(m, qp), ext(m, gp)
+            qf, gf = ext(m, qp, Modality.IR), ext(m, gp, Modality.VIS)
             curves[f"{name} {mode or 'thermal->visible'}"] = (qf, gf, qid, gid)
             if k == 0:
                 fig, hits = retrieval_grid(qp, gp, (1 - qf @ gf.T).numpy(), qid, gid, queries=n_queries, topk=topk, seed=seed)
@@ -118,7 +119,7 @@ def checkpoint_figures(path, out_dir, root=None, n_queries: int = 4, topk: int =
     files.append(out/'roc.png'); fig.savefig(files[-1], dpi=100)
     keep = np.isin(tsne_ids, pick_identities(tsne_ids, n_ids, seed))
     sel = [p for p, k in zip(tsne_paths, keep) if k]
-    fig, info = tsne_figure({'before training': ext(model0, sel), f'after (epoch {ck["epoch"]})': ext(model, sel)},
+    fig, info = tsne_figure({'before training': ext(model0, sel, mods[keep]), f'after (epoch {ck["epoch"]})': ext(model, sel, mods[keep])},
                             tsne_ids[keep], mods[keep], n_ids=n_ids, seed=seed)
     res['silhouette'] = {('before' if k.startswith('before') else 'after'): v['silhouette'] for k, v in info.items()}
     files.append(out/'tsne.png'); fig.savefig(files[-1], dpi=100)

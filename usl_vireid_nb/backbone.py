@@ -4,20 +4,22 @@
 
 # %% ../nbs/06_backbone.ipynb #788f7dbd
 from __future__ import annotations
-import hashlib, math, pickle, re
+import argparse, copy, hashlib, math, pickle, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
 import timm
-from timm.layers import PatchEmbed, resample_abs_pos_embed
+from timm.layers import Format, PatchEmbed, nchw_to, resample_abs_pos_embed
+from .data import Modality
 from .pacbam import PACBAM
 
 # %% auto #0
-__all__ = ['GLOBAL_FEATURES', 'regional_descriptor', 'backbone_preset', 'ConvStem', 'PretrainedError', 'file_sha256',
-           'read_state_dict', 'LoadReport', 'match_state_dict', 'load_pretrained', 'global_pool', 'ReIDViT',
-           'bn_uncalibrated', 'recalibrate_bn', 'count_parameters']
+__all__ = ['STEMS', 'STEM_NAMES', 'GLOBAL_FEATURES', 'regional_descriptor', 'backbone_preset', 'ConvStem', 'IBN', 'ICSStem',
+           'PretrainedError', 'file_sha256', 'read_state_dict', 'in_backbone', 'LoadReport', 'stem_of',
+           'match_state_dict', 'load_pretrained', 'global_pool', 'infrared_rows', 'ReIDViT', 'bn_uncalibrated',
+           'recalibrate_bn', 'count_parameters']
 
 # %% ../nbs/06_backbone.ipynb #dba9d290
 def regional_descriptor(g: torch.Tensor,  # global feature g (B, d)
@@ -33,7 +35,8 @@ def regional_descriptor(g: torch.Tensor,  # global feature g (B, d)
 # %% ../nbs/06_backbone.ipynb #16148fa1
 _PRESETS = {
     'paper': dict(arch='vit_base_patch16_224', img_size=(384, 128), regions=4, use_pacbam=True, reduction=16,
-                  drop_path_rate=0.3),   # METHOD M20: TokenMatcher's run script (TransReID: 0.1)
+                  drop_path_rate=0.3,    # M20 of the reconstruction: TokenMatcher's run script (TransReID: 0.1)
+                  stem='ics', modality_stems=True),   # TransReID-SSL's ICS stem, one per modality (TokenMatcher)
     'demo': dict(arch='vit_tiny_patch16_224', img_size=(64, 32), regions=4, use_pacbam=True, reduction=16,
                  drop_path_rate=0.0, patch_size=8, embed_dim=192, depth=4, num_heads=3, stem='conv'),
     'test': dict(arch='test_vit', img_size=(64, 32), regions=4, use_pacbam=True, reduction=4, drop_path_rate=0.0),
@@ -61,6 +64,41 @@ class ConvStem(PatchEmbed):
             c = w
         self.proj = nn.Sequential(*layers, nn.Conv2d(c, embed_dim, 1))
 
+# %% ../nbs/06_backbone.ipynb #24e2b147
+STEMS = ('patch', 'conv', 'ics')   # timm's linear projection, `ConvStem`, TransReID-SSL's `ICSStem`
+
+class IBN(nn.Module):
+    "Instance-batch normalisation: InstanceNorm (with affine) on the first half of the channels, BatchNorm on the rest."
+    def __init__(self, planes: int):
+        super().__init__()
+        self.half = planes // 2
+        self.IN = nn.InstanceNorm2d(self.half, affine=True)       # style removed per image
+        self.BN = nn.BatchNorm2d(planes - self.half)              # content kept, batch statistics
+
+    def forward(self, x):
+        a, b = torch.split(x, [self.half, x.shape[1] - self.half], 1)
+        return torch.cat([self.IN(a.contiguous()), self.BN(b.contiguous())], 1)
+
+class ICSStem(PatchEmbed):
+    "TransReID-SSL's IBN convolution stem (7x7/2 conv, IBN, 3x3, IBN, 3x3, BN, ReLUs) + a patch/2 projection: PatchEmbed's grid."
+    def __init__(self, img_size=224, patch_size=16, in_chans=3, embed_dim=768, hidden: int = 64, stem_stride: int = 2, **kw):
+        super().__init__(img_size=img_size, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim, **kw)
+        ph, pw = self.patch_size
+        if ph % stem_stride or pw % stem_stride:
+            raise ValueError(f"ICSStem needs a patch size divisible by its stride {stem_stride}, got {self.patch_size}")
+        conv = lambda c_in, k, s: nn.Conv2d(c_in, hidden, k, stride=s, padding=k // 2, bias=False)
+        self.conv = nn.Sequential(conv(in_chans, 7, stem_stride), IBN(hidden), nn.ReLU(inplace=True),
+                                  conv(hidden, 3, 1), IBN(hidden), nn.ReLU(inplace=True),
+                                  conv(hidden, 3, 1), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True))
+        k = (ph // stem_stride, pw // stem_stride)
+        self.proj = nn.Conv2d(hidden, embed_dim, kernel_size=k, stride=k, bias=self.proj.bias is not None)
+
+    def forward(self, x):
+        x = self.proj(self.conv(x))                           # (B, d, H/patch, W/patch)
+        if self.flatten: x = x.flatten(2).transpose(1, 2)     # (B, H'W', d)
+        elif self.output_fmt != Format.NCHW: x = nchw_to(x, self.output_fmt)
+        return self.norm(x)
+
 # %% ../nbs/06_backbone.ipynb #aacf6a44
 class PretrainedError(ValueError):
     "A weights file that cannot be used: missing, not a weights file, refused by weights_only, no tensors, or not this ViT."
@@ -74,7 +112,7 @@ def file_sha256(path,                  # any local file
         for block in iter(lambda: f.read(chunk), b''): h.update(block)
     return h.hexdigest()
 
-_NESTS = ('teacher', 'state_dict', 'model', 'model_state', 'module')   # wrappers: DINO, Lightning/TransReID, ours, DDP
+_NESTS = ('teacher', 'state_dict', 'model', 'model_state', 'module')   # wrappers: DINO (its teacher), Lightning/TransReID, ours, DDP
 
 def _one_line(e: Exception, limit: int = 120) -> str:
     "The informative line of an exception's message: what torch's WeightsUnpickler said, else the first line."
@@ -98,7 +136,9 @@ def read_state_dict(path,      # local .pth / .pt / .bin (torch.load, weights_on
         except Exception as e:
             raise PretrainedError(f"{path} is not a weights file: safetensors cannot read it ({_one_line(e)})") from None
     else:
-        try: sd = torch.load(path, map_location='cpu', weights_only=True)
+        try:
+            with torch.serialization.safe_globals([argparse.Namespace]):   # DINO checkpoints keep their args: data only
+                sd = torch.load(path, map_location='cpu', weights_only=True)
         except pickle.UnpicklingError as e:
             found = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
             if found:
@@ -148,24 +188,29 @@ def _old_grid(n_tokens: int,   # patch positions of the file's pos_embed (prefix
     return min(pairs, key=lambda p: (abs(math.log(p[0] * w / (p[1] * h))), -p[0]))
 
 # %% ../nbs/06_backbone.ipynb #d8046910
+def in_backbone(key: str) -> bool:
+    "Whether a `ReIDViT` key is part of the pretrained backbone: timm's ViT (`vit.*`) or the infrared stem."
+    return key.startswith(('vit.', 'patch_embed_ir.'))
+
 @dataclass
 class LoadReport:
     "What `load_pretrained` did with a weights file: the keys per outcome, the file's SHA-256, the share of the ViT loaded."
     path: str = ''                                   # the weights file
     sha256: str = ''                                 # of its bytes
     arch: str = ''                                   # the model's timm architecture
-    n_backbone: int = 0                              # M: tensors of the model's ViT (model.vit.state_dict())
+    n_backbone: int = 0                              # M: tensors of the model's ViT and of its infrared stem, if any
     loaded: list = field(default_factory=list)      # model keys copied from the file
     resized: list = field(default_factory=list)     # 'model key: old grid -> new grid' (pos_embed resampled)
     dropped: list = field(default_factory=list)     # file keys of classification heads, ignored on purpose
     missing: list = field(default_factory=list)     # model keys the file did not provide (left at init)
     unexpected: list = field(default_factory=list)  # file keys the model has no place for
     mismatched: list = field(default_factory=list)  # 'model key: file shape -> model shape', skipped
+    twice: list = field(default_factory=list)       # model keys of the infrared stem, loaded from the file's one stem
 
     @property
     def n_backbone_loaded(self) -> int:
         "N: tensors of the model's ViT that came from the file."
-        return sum(k.startswith('vit.') for k in self.loaded)
+        return sum(in_backbone(k) for k in self.loaded)
 
     @property
     def fraction(self) -> float:
@@ -174,15 +219,17 @@ class LoadReport:
 
     def summary(self) -> str:
         "One line: the file, its hash, N of M, and the count of every other outcome."
-        n_miss_vit = sum(k.startswith('vit.') for k in self.missing)
+        n_miss_vit = sum(in_backbone(k) for k in self.missing)
         return (f"{Path(self.path).name} (sha256 {self.sha256[:12]}): {self.n_backbone_loaded} of the {self.n_backbone} "
-                f"ViT tensors loaded ({self.fraction:.0%}), {len(self.loaded)} in all; {len(self.resized)} resized, "
+                f"ViT tensors loaded ({self.fraction:.0%}), {len(self.loaded)} in all" +
+                (f" ({len(self.twice)} of the infrared stem from the file's one stem)" if self.twice else '') +
+                f"; {len(self.resized)} resized, "
                 f"{len(self.dropped)} dropped, {n_miss_vit} missing from the ViT + {len(self.missing) - n_miss_vit} "
                 f"outside it (left at init), {len(self.unexpected)} unexpected, {len(self.mismatched)} mismatched")
 
     def __repr__(self):
         lines = [f"LoadReport({self.summary()})"]
-        for name in ('resized', 'dropped', 'missing', 'unexpected', 'mismatched'):
+        for name in ('resized', 'twice', 'dropped', 'missing', 'unexpected', 'mismatched'):
             keys = getattr(self, name)
             if keys: lines.append(f"  {name}: " + ', '.join(keys[:6]) + (f', ... (+{len(keys) - 6})' if len(keys) > 6 else ''))
         return '\n'.join(lines)
@@ -192,16 +239,29 @@ class LoadReport:
         return dict(path=self.path, sha256=self.sha256, arch=self.arch, n_backbone=self.n_backbone,
                     n_backbone_loaded=self.n_backbone_loaded, fraction=round(self.fraction, 6), n_loaded=len(self.loaded),
                     resized=list(self.resized), dropped=list(self.dropped), missing=list(self.missing),
-                    unexpected=list(self.unexpected), mismatched=list(self.mismatched))
+                    unexpected=list(self.unexpected), mismatched=list(self.mismatched), twice=list(self.twice))
 
 # %% ../nbs/06_backbone.ipynb #43b88daa
+STEM_NAMES = {'patch': "timm's linear patch projection (patch_embed.proj, 3 input channels)",
+              'conv': "the convolutional stem ConvStem (patch_embed.proj.0 ...)",
+              'ics': "TransReID-SSL's IBN convolution stem (patch_embed.conv.0 ... + an 8x8 patch_embed.proj)"}
+
+def stem_of(sd: dict) -> str | None:
+    "The patch stem a state dict was saved with: 'ics', 'conv', 'patch', or None when it holds no patch embedding."
+    ends = lambda tail: any(k.endswith(tail) and ('patch_embed' in k) for k in sd)
+    if ends('patch_embed.conv.0.weight'): return 'ics'
+    if ends('patch_embed.proj.0.weight'): return 'conv'
+    proj = [v for k, v in sd.items() if k.endswith('patch_embed.proj.weight')]
+    if proj and proj[0].ndim == 4 and proj[0].shape[1] == 3: return 'patch'
+    return None
+
 def match_state_dict(model: nn.Module,  # a `ReIDViT` (may live on the meta device)
                      sd: dict,          # flat {key: Tensor} from `read_state_dict`
                      old_grid=None,     # (h, w) patch grid of the file's pos_embed; None = square or `_old_grid`
                     ) -> tuple:         # ({model key: Tensor} for load_state_dict, `LoadReport` without path and hash)
     "Map a file's keys onto `model`: strip prefixes, rename TransReID's BN-neck, drop heads, resample pos_embed."
     own = model.state_dict()
-    report = LoadReport(arch=getattr(model, 'arch', ''), n_backbone=sum(k.startswith('vit.') for k in own))
+    report = LoadReport(arch=getattr(model, 'arch', ''), n_backbone=sum(in_backbone(k) for k in own))
     new_sd = {}
     for key, v in sd.items():
         k = _strip(key, own)
@@ -217,6 +277,8 @@ def match_state_dict(model: nn.Module,  # a `ReIDViT` (may live on the meta devi
         if v.shape != own[k].shape:
             report.mismatched.append(f"{k}: {tuple(v.shape)} -> {tuple(own[k].shape)}"); continue
         new_sd[k] = v
+        twin = 'patch_embed_ir.' + k[len('vit.patch_embed.'):]          # TokenMatcher: both stems from the file's one
+        if k.startswith('vit.patch_embed.') and twin in own and twin not in sd: new_sd[twin] = v; report.twice.append(twin)
     report.loaded = sorted(new_sd)
     report.missing = [k for k in own if k not in new_sd]
     return new_sd, report
@@ -229,6 +291,10 @@ def load_pretrained(model: nn.Module,            # a `ReIDViT`
                    ) -> LoadReport:
     "Load local timm / TransReID(-SSL) / own weights into a `ReIDViT`, or refuse the file in one line; report every key."
     sd = read_state_dict(path)
+    want, has = getattr(model, 'stem', 'patch'), stem_of(sd)
+    if has is not None and has != want:
+        raise PretrainedError(f"{path} holds {STEM_NAMES[has]}, but the model was built with {STEM_NAMES[want]}; "
+                              f"build it with stem={has!r} (--set stem={has}) or give a file with {STEM_NAMES[want]}")
     new_sd, report = match_state_dict(model, sd, old_grid)
     report.path, report.sha256 = str(path), file_sha256(path)
     if report.fraction < min_fraction:
@@ -236,7 +302,7 @@ def load_pretrained(model: nn.Module,            # a `ReIDViT`
             f"{path}: only {report.n_backbone_loaded} of the {report.n_backbone} tensors of the ViT ({report.arch}) "
             f"would load ({report.fraction:.0%} < {min_fraction:.0%}); {len(report.unexpected)} of the file's "
             f"{len(sd)} keys fit nowhere (e.g. {', '.join(report.unexpected[:3])}): not weights for this ViT; refused")
-    bad = [m for m in report.mismatched if m.startswith('vit.')]
+    bad = [m for m in report.mismatched if in_backbone(m)]
     if bad and not allow_mismatch:
         raise PretrainedError(f"{path}: {len(bad)} ViT tensors have another shape than {report.arch}'s (e.g. {bad[0]}): "
                               "another patch size, width or stem; refused (allow_mismatch=True loads the rest)")
@@ -258,6 +324,22 @@ def global_pool(cls: torch.Tensor,   # class token x_cls (B, d)
     gap = xmap.mean((2, 3))                                  # (B, d)
     return gap if mode == 'gap' else cls + gap
 
+# %% ../nbs/06_backbone.ipynb #437b6d37
+def infrared_rows(modality,               # one Modality (or int) for the batch, or a (n,) sequence / tensor of them
+                  n: int,                 # images in the batch
+                  device=None,
+                 ) -> torch.Tensor:       # (n,) bool: True where the image is infrared
+    "Which images of a batch go through the infrared stem; a model with two stems never guesses a modality."
+    if modality is None:
+        raise ValueError("this model has one stem per modality: pass each image's modality (Modality.VIS, IR or CA)")
+    m = torch.as_tensor(modality if torch.is_tensor(modality) else [int(v) for v in modality] if isinstance(modality, (list, tuple))
+                        else int(modality), device=device)
+    if m.ndim == 0: m = m.expand(n)
+    if m.shape != (n,): raise ValueError(f"modality must be one value or one per image ({n}), got shape {tuple(m.shape)}")
+    if not bool(((m >= 0) & (m <= max(Modality))).all()):
+        raise ValueError(f"modality values must be Modality ids {[int(v) for v in Modality]}, got {m.unique().tolist()}")
+    return m == int(Modality.IR)
+
 # %% ../nbs/06_backbone.ipynb #5e063052
 class ReIDViT(nn.Module):
     "ViT + PA-CBAM re-ID backbone: global (BN-neck) feature g, N regional stripe features p, regional descriptor z (M2)."
@@ -269,22 +351,25 @@ class ReIDViT(nn.Module):
                  reduction: int = 16,                       # r of the PI-CA MLP
                  drop_path_rate: float = 0.0,               # timm's stochastic depth (the paper preset: 0.3)
                  pretrained=None,                           # local weights file (`load_pretrained`) or None
-                 stem: str = 'patch',                       # 'patch' (timm's patch projection) or 'conv' (`ConvStem`)
+                 stem: str = 'patch',                       # 'patch' (timm's projection) | 'conv' (`ConvStem`) | 'ics' (`ICSStem`)
+                 modality_stems: bool = False,              # one stem for visible + CA images, one for infrared (TokenMatcher)
                  global_feature: str = 'gap',               # g from 'gap' = GAP(X'') (M10 rev 2) | 'cls' | 'cls+gap'
                  pretrained_min_fraction: float = 0.9,      # `load_pretrained` refuses a file with less of the ViT
                  **timm_kw):                                # passed to timm.create_model (patch_size, depth, ...)
         super().__init__()
         img_size = tuple(int(s) for s in img_size)
         if len(img_size) != 2: raise ValueError(f"img_size must be (H, W), got {img_size}")
-        if stem not in ('patch', 'conv'): raise ValueError(f"stem must be 'patch' or 'conv', got {stem!r}")
+        if stem not in STEMS: raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
         if global_feature not in GLOBAL_FEATURES:
             raise ValueError(f"global_feature must be one of {GLOBAL_FEATURES}, got {global_feature!r}")
-        if stem == 'conv': timm_kw['embed_layer'] = ConvStem
+        if stem != 'patch': timm_kw['embed_layer'] = {'conv': ConvStem, 'ics': ICSStem}[stem]
         self.vit = timm.create_model(arch, pretrained=False, num_classes=0, img_size=img_size,
                                      drop_path_rate=drop_path_rate, **timm_kw)
         if not hasattr(self.vit, 'patch_embed') or not hasattr(self.vit, 'num_prefix_tokens'):
             raise ValueError(f"{arch} is not a timm VisionTransformer (needs patch_embed and prefix tokens)")
         self.arch, self.global_feature, self.drop_path_rate = arch, global_feature, float(drop_path_rate)
+        self.stem, self.modality_stems = stem, bool(modality_stems)
+        self.patch_embed_ir = copy.deepcopy(self.vit.patch_embed) if modality_stems else None   # the infrared stem
         self.img_size, self.dim, self.regions = img_size, self.vit.embed_dim, int(regions)
         self.patch_size = tuple(self.vit.patch_embed.patch_size)
         grid = self.vit.patch_embed.grid_size
@@ -304,11 +389,23 @@ class ReIDViT(nn.Module):
         "The `LoadReport` of `pretrained` (older name of `load_report`)."
         return self.load_report
 
-    def token_map(self, x):
-        "x (B, 3, H, W) -> (class token (B, d), patch-token map (B, d, H', W'))."
+    def embed(self, x, modality=None):
+        "Patch tokens of x (B, 3, H, W), each image through its modality's stem (infrared -> `patch_embed_ir`)."
+        if self.patch_embed_ir is None: return self.vit.patch_embed(x)
+        ir = infrared_rows(modality, len(x), x.device)                 # (B,) bool
+        if bool(ir.all()): return self.patch_embed_ir(x)
+        if not bool(ir.any()): return self.vit.patch_embed(x)
+        t_v, t_r = self.vit.patch_embed(x[~ir]), self.patch_embed_ir(x[ir])
+        tokens = t_v.new_empty((len(x), *t_v.shape[1:]))
+        tokens[~ir], tokens[ir] = t_v, t_r
+        return tokens
+
+    def token_map(self, x, modality=None):
+        "x (B, 3, H, W) -> (class token (B, d), patch-token map (B, d, H', W')); `modality` routes the stems."
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected images (B, 3, H, W), got {tuple(x.shape)}")
-        tokens = self.vit.forward_features(x.contiguous())          # (B, prefix + H'W', d)
+        vit = self.vit                                               # timm's forward_features, with our stems first
+        tokens = vit.norm(vit.blocks(vit.norm_pre(vit.patch_drop(vit._pos_embed(self.embed(x.contiguous(), modality))))))
         H, W = x.shape[-2] // self.patch_size[0], x.shape[-1] // self.patch_size[1]
         if H < self.regions:
             raise ValueError(f"input {tuple(x.shape[-2:])} has {H} patch rows, fewer than regions N={self.regions}")
@@ -320,17 +417,17 @@ class ReIDViT(nn.Module):
         fmap = patches.transpose(1, 2).reshape(x.shape[0], self.dim, H, W)  # (B, d, H', W')
         return tokens[:, 0], fmap
 
-    def pooled(self, x):
+    def pooled(self, x, modality=None):
         "x -> (global feature before the BN-neck (B, d), stripe means before their BNs (B, N, d), M_c (B, d) | None)."
-        cls, fmap = self.token_map(x)
+        cls, fmap = self.token_map(x, modality)
         mc = None
         if self.pacbam is not None: fmap, mc, _ = self.pacbam(fmap)   # X'' (B, d, H', W'), M_c (B, d)
         stripes = torch.tensor_split(fmap, self.regions, dim=2)     # N x (B, d, h_n, W')
         return global_pool(cls, fmap, self.global_feature), torch.stack([s.mean((2, 3)) for s in stripes], 1), mc
 
-    def forward(self, x):
-        "Train mode: dict g (B,d), p (B,N,d), z (B,(N+1)d), mc (B,d) | None. Eval mode: z (B,(N+1)d)."
-        f, s, mc = self.pooled(x)
+    def forward(self, x, modality=None):
+        "Train mode: dict g (B,d), p (B,N,d), z (B,(N+1)d), mc (B,d) | None. Eval mode: z (B,(N+1)d). `modality`: see `embed`."
+        f, s, mc = self.pooled(x, modality)
         g = self.bnneck(f)                                          # (B, d)
         p = torch.stack([bn(s[:, n]) for n, bn in enumerate(self.bn_regions)], 1)  # (B, N, d)
         z = regional_descriptor(g, p)                               # (B, (N+1)d)
@@ -347,7 +444,7 @@ def bn_uncalibrated(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module,  # any module with BatchNorm layers
-                   batches,           # iterable of input batches (B, 3, H, W), on the model's device
+                   batches,           # iterable of input batches (B, 3, H, W), or of (x, modality) pairs, on the model's device
                   ) -> int:           # number of forward passes used
     "Reset every BatchNorm's running mean/variance and recompute them as the average over `batches` (train-mode forward, no grad)."
     bns, was_training = _bns(model), model.training
@@ -356,7 +453,7 @@ def recalibrate_bn(model: nn.Module,  # any module with BatchNorm layers
     model.train()
     n = 0
     try:
-        for x in batches: model(x); n += 1
+        for b in batches: model(*b) if isinstance(b, (tuple, list)) else model(b); n += 1
     finally:
         for b, m in zip(bns, momenta): b.momentum = m
         model.train(was_training)

@@ -160,7 +160,7 @@ def counts_histogram(C,  # (len(mus), Kr) links per infrared cluster at each mu 
 def annotation_fits(cell_w: float,          # width of one heat-map cell in points (1/72 inch)
                     cell_h: float,          # its height in points
                     n_chars: int,           # characters of the longest number to print
-                    fontsize: float = 6.0,  # font size of the numbers in points
+                    fontsize: float = 8.0,  # font size of the numbers in points
                     pad: float = 3.0,       # points left free beside a number, so neighbours do not touch
                    ) -> bool:
     "Can a heat map print its numbers without them touching? A digit is about 0.64 em wide (DejaVu Sans), a line 1.2 em high."
@@ -196,7 +196,7 @@ def link_correct(state: PanelState, links) -> np.ndarray | None:
 
 COUNTS_VIEWS = ('auto', 'clusters', 'histogram')
 
-def _annotate(ax, T, fontsize: float = 6.0) -> bool:
+def _annotate(ax, T, fontsize: float = 8.0) -> bool:
     "Print T's numbers in its cells (white on dark cells) when `annotation_fits`; say whether they were printed."
     if not T.size or not annotation_fits(*_cell_points(ax, *T.shape), len(str(T.max())), fontsize): return False
     for (u, j), c in np.ndenumerate(T):
@@ -205,8 +205,8 @@ def _annotate(ax, T, fontsize: float = 6.0) -> bool:
 
 def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=None, mu=None, title='',
                   counts_view: str = 'auto'):
-    """Left: the visible x infrared similarity S with the links drawn (o = pass 1, s = pass 2; green/red = right/wrong when
-    known), markers sized to the cells. Right: links per infrared cluster against mu (rows, the current mu boxed):
+    """Left: the visible x infrared similarity S with the links drawn (o = pass 1, s = pass 2; black/vermillion = right/wrong
+    when known, white when not; the legend says both), markers sized to the cells. Right: links per infrared cluster against mu (rows, the current mu boxed):
     `counts_view` 'clusters' = one column per infrared cluster, 'histogram' = how many clusters received 0, 1, 2, ... links
     (`counts_histogram`), 'auto' = the first while its numbers fit, else the second. Numbers are printed only where they
     fit (`annotation_fits`). Returns the figure."""
@@ -223,14 +223,20 @@ def plot_matching(S, links, passes=None, correct=None, counts_vs_mu=None, mus=No
     ax.set(xlabel='infrared cluster j', ylabel='visible cluster i', title=title or f'S and {len(links)} links')
     fig.tight_layout()                                       # the axes' final size: markers and numbers are sized to it
     size = float(np.clip((0.8 * min(_cell_points(ax, *S.shape))) ** 2, 4, 28))
-    col = np.array(['w'] * len(links) if correct is None else np.where(correct, 'lime', 'red'))
+    right, wrong = 'k', '#D55E00'                          # black / vermillion: apart for every colour vision
+    col = np.array(['w'] * len(links) if correct is None else np.where(correct, right, wrong))
     for p, marker in ((1, 'o'), (2, 's')):
         sel = passes == p
         if sel.any():
             ax.scatter(links[sel, 1], links[sel, 0], s=size, marker=marker, facecolors='none', edgecolors=col[sel],
-                       linewidths=1.5 if size > 12 else 0.8, label=f'pass {p}')
+                       linewidths=1.5 if size > 12 else 0.8)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True)); ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(links): ax.legend(loc='upper right', fontsize=7, framealpha=0.6)
+    from matplotlib.lines import Line2D                   # the legend: shape = pass, colour = right / wrong
+    keys = [Line2D([], [], ls='', marker=m, mfc='none', mec='0.5', mew=1.5, label=f'pass {p}')
+            for p, m in ((1, 'o'), (2, 's')) if (passes == p).any()]
+    if correct is not None and len(links):
+        keys += [Line2D([], [], ls='', marker='o', mfc='none', mec=c, mew=1.5, label=t) for c, t in ((right, 'right'), (wrong, 'wrong'))]
+    if keys: ax.legend(handles=keys, loc='upper right', fontsize=8, framealpha=0.6)
     if two:
         ax = axs[0, 1]
         C = np.asarray(counts_vs_mu, np.int64)
@@ -515,13 +521,13 @@ def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | 
         c, n = cm(b % cm.N), max(len(v), len(ir))
         head = (group_label(r) +
                 ('' if r['purity'] is None else f", purity {r['purity']:.2f}") + (f' (+{more} not drawn)' if more else ''))
-        ax.text(0.5, y, head, ha='center', va='center', fontsize=7, weight='bold' if r['group'] == focus else 'normal')
+        ax.text(0.5, y, head, ha='center', va='center', fontsize=8, weight='bold' if r['group'] == focus else 'normal')
         yv = {i: y - 1 - k - (n - len(v)) / 2 for k, i in enumerate(v)}
         yr = {j: y - 1 - k - (n - len(ir)) / 2 for k, j in enumerate(ir)}
         for t, (i, j) in enumerate(links.tolist()):
             if i in yv and j in yr:
                 bad = wrong is not None and wrong[t]
-                ax.plot([0, 1], [yv[i], yr[j]], c='red' if bad else (c if used[t] else '0.7'), ls='--' if bad else '-',
+                ax.plot([0, 1], [yv[i], yr[j]], c='#D55E00' if bad else (c if used[t] else '0.7'), ls='--' if bad else '-',
                         lw=(1.6 if passes[t] == 1 else 0.8) if used[t] else 0.6, zorder=1)
         own_v, own_r = set(r['vis_clusters']), set(r['ir_clusters'])
         for x, pos, own, mk, lab, dx, ha in ((0, yv, own_v, 'o', 'v', -6, 'right'), (1, yr, own_r, 's', 'r', 6, 'left')):
@@ -529,12 +535,12 @@ def plot_groups(links, groups, passes=None, used=None, wrong=None, focus: int | 
             ax.scatter([x] * len(ks), [pos[k] for k in ks], s=36, marker=mk, zorder=2, edgecolors=[c] * len(ks),
                        facecolors=[c if k in own else 'w' for k in ks], linewidths=1.2)
             for k in ks: ax.annotate(f'{lab}{k}', (x, pos[k]), xytext=(dx, 0), textcoords='offset points', ha=ha,
-                                     va='center', fontsize=7)
+                                     va='center', fontsize=8)
         y -= n + 1.5
     shown = f'{len(blocks)} of {len(groups)} groups shown' if len(blocks) < len(groups) else f'{len(groups)} groups'
     ax.set_title(f'{title}\n{shown}' if title else shown, fontsize=8)
     ax.set_xlim(-0.45, 1.45); ax.set_ylim(y + 1.0, 0.5)
-    ax.set_xticks([0, 1], ['visible', 'infrared']); ax.xaxis.tick_top(); ax.tick_params(length=0, labelsize=7)
+    ax.set_xticks([0, 1], ['visible', 'infrared']); ax.xaxis.tick_top(); ax.tick_params(length=0, labelsize=8)
     ax.set_yticks([]); [s.set_visible(False) for s in ax.spines.values()]
     return fig
 
@@ -657,7 +663,7 @@ class MatchingPanel(_Panel):
 
 # %% ../nbs/12_diagnostics.ipynb #d6fb9015
 class MergePanel(_Panel):
-    """Merge panel: the controls and a `rule` menu ('two_hop', the METHOD rev-2 groups, or 'components'), a summary
+    """Merge panel: the controls and a `rule` menu ('two_hop', M19's rev-2 groups, or 'components'), a summary
     line, the merge graph laid out to fit (the chosen group first, `plot_groups`), a table of groups (clusters, sizes,
     purity) and the thumbnails of the group chosen in the `group` menu (the largest merged group when the view changes)."""
     def __init__(self, states, mu: int = 3, min_sim: float | None = None, mu_max: int = 10, n_thumbs: int = 8,

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from torch.utils.data import DataLoader
 
-from .data import (DataLayoutError, ImageDataset, Modality, integrity_report, preflight, read_regdb,
-                                read_sysu)
+from .data import DataLayoutError, ImageDataset, Modality, integrity_report, preflight, read_train_split
 from .synthetic import make_synthetic
 from .augment import IMAGENET_MEAN, IMAGENET_STD, ChannelCopy, TwoViews, test_transform, train_transform
 from .cluster import cluster, cluster_joint, joint_pairs
@@ -46,10 +45,8 @@ def _data_root(cfg: TrainConfig) -> Path:
     return root
 
 def training_records(cfg: TrainConfig, root) -> list:
-    "The training split's records as listed under `root`: RegDB's lists for regdb, SYSU-MM01's (and the synthetic set's) else."
-    root = Path(root)
-    if cfg.dataset == 'regdb': return read_regdb(root, cfg.trial, 'train', skip_bad=cfg.skip_bad)
-    return read_sysu(root, 'train', skip_bad=cfg.skip_bad)
+    "The training split's records as listed under `root`, for any data set (chapter 00's `read_train_split`)."
+    return read_train_split(cfg.dataset, Path(root), cfg.trial, skip_bad=cfg.skip_bad)
 
 def check_inputs(cfg: TrainConfig) -> list | None:
     """Everything a run reads that its user named, checked before anything is written: a real data set's root and its
@@ -149,6 +146,7 @@ def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         dtype=None,               # autocast dtype (runtime.amp_dtype), None = full precision
                         channels_last: bool = False,
                         num_workers: int = 0,
+                        modality=None,            # the images' Modality (one per view with `two`), for a two-stem model
                        ):                         # (N, D) unit rows, or a pair of them with `two`
     "z of every item of `dataset` (sharded over ranks, gathered in order), L2-normalised; the model is left in train mode."
     rank, world = dist_info()
@@ -157,13 +155,14 @@ def extract_descriptors(model: torch.nn.Module,   # eval mode returns z (B, D)
                         num_workers=num_workers)
     device = torch.device(device)
     model.eval()
-    outs = [[], []]
+    outs, mods = [[], []], (modality if two else (modality,)) if modality is not None else (None, None)
     try:
         for x, _ in loader:
             for k, xi in enumerate(x if two else (x,)):
                 xi = xi.to(device, non_blocking=True)
                 if channels_last: xi = xi.contiguous(memory_format=torch.channels_last)
-                with autocast(dtype, device): outs[k].append(F.normalize(model(xi).float(), dim=1))
+                with autocast(dtype, device): z = model(xi) if mods[k] is None else model(xi, mods[k])
+                outs[k].append(F.normalize(z.float(), dim=1))
     finally: model.train()
     res = [all_gather_cat(torch.cat(o) if o else torch.zeros(0, model.out_dim, device=device)) for o in outs[:2 if two else 1]]
     return tuple(res) if two else res[0]
@@ -172,8 +171,8 @@ def extract_views(model, views: TrainingViews, cfg: TrainConfig, device='cpu', d
     "(z_v, z_c, z_r): descriptors of the visible images, of their CA views, and of the infrared images."
     kw = dict(batch_size=cfg.extract_batch, device=device, dtype=dtype, num_workers=cfg.num_workers,
               channels_last=torch.device(device).type == 'cuda' and cfg.channels_last)
-    z_v, z_c = extract_descriptors(model, views.extract_v, two=True, **kw)
-    return z_v, z_c, extract_descriptors(model, views.extract_r, **kw)
+    z_v, z_c = extract_descriptors(model, views.extract_v, two=True, modality=(Modality.VIS, Modality.CA), **kw)
+    return z_v, z_c, extract_descriptors(model, views.extract_r, modality=Modality.IR, **kw)
 
 # %% ../nbs/10c_epoch.ipynb #a221b4c4
 @dataclass
@@ -201,7 +200,9 @@ def calibrate_bn(model, views: TrainingViews, batch_size: int, seed: int = 0, de
         for s in range(0, len(iv), batch_size):
             v = [views.extract_v[int(i)][0] for i in iv[s:s + batch_size]]
             r = [views.extract_r[int(ir[k % len(ir)])][0] for k in range(s, s + len(v))]
-            yield torch.cat([torch.stack([a for a, _ in v]), torch.stack([c for _, c in v]), torch.stack(r)]).to(device)
+            x = torch.cat([torch.stack([a for a, _ in v]), torch.stack([c for _, c in v]), torch.stack(r)]).to(device)
+            yield x, torch.tensor([int(Modality.VIS)] * len(v) + [int(Modality.CA)] * len(v) + [int(Modality.IR)] * len(r),
+                                  device=device)
     with rng_preserved(), autocast(dtype, device): return recalibrate_bn(model, batches())
 
 # %% ../nbs/10c_epoch.ipynb #081f32ad

@@ -17,7 +17,7 @@ import torch
 from fastcore.script import call_parse
 
 from .data import DataLayoutError
-from .metrics import _trial_lists, eval_regdb, eval_sysu, extract_features, rank_summary
+from .metrics import _trial_lists, eval_regdb, eval_sysu, evaluate_rank, extract_features, path_modalities, rank_summary
 from .config import PRESETS, ConfigError
 from .runtime import atomic_write
 from .analysis import model_from_checkpoint
@@ -91,6 +91,8 @@ def eval_protocol(cfg, checkpoint, dataset: str | None = None, data_root=None, t
     if root is None and dataset == 'synthetic': root = Path(checkpoint).parent/'data'/'synthetic'   # where the trainer made it
     if root is None: raise DataLayoutError(f"--dataset {dataset} needs --data-root (the run was trained on {cfg.dataset})")
     if not Path(root).is_dir(): raise DataLayoutError(f"data root {root} does not exist (dataset {dataset!r}); pass --data-root")
+    if dataset == 'llcm':                         # both directions, `gallery_trials` random galleries (the official ten)
+        return dict(dataset=dataset, protocol='llcm', root=str(root), modes=['v2i', 'i2v'], trials=list(range(gallery_trials)))
     if dataset != 'regdb':
         return dict(dataset=dataset, protocol='sysu', root=str(root), modes=['all', 'indoor'], trials=list(range(gallery_trials)))
     own = cfg.trial if cfg.dataset == 'regdb' else None
@@ -103,7 +105,7 @@ def eval_protocol(cfg, checkpoint, dataset: str | None = None, data_root=None, t
 def evaluate_lists(feats: torch.Tensor,   # (M, D) unit descriptors of every test image
                    index: dict,           # image path -> its row of `feats`
                    lists: list,           # [(query, gallery)] per trial, each (paths, pids, camids) (metrics._trial_lists)
-                   protocol: str,         # 'sysu' or 'regdb' (the evaluation rules)
+                   protocol: str,         # 'sysu', 'regdb' or 'llcm' (the evaluation rules)
                    rerank: dict | None = None,  # None: cosine distance; else keywords of `rerank_distance`
                    max_rank: int = 20,
                   ) -> list:              # per trial {Rank-1, Rank-5, Rank-10, Rank-20, mAP, mINP} in percent
@@ -112,7 +114,7 @@ def evaluate_lists(feats: torch.Tensor,   # (M, D) unit descriptors of every tes
     for (qp, qpid, qcam), (gp, gpid, gcam) in lists:
         qf, gf = feats[[index[p] for p in qp]], feats[[index[p] for p in gp]]
         dist = 1.0 - (qf @ gf.T).double().numpy() if rerank is None else rerank_distance(qf.numpy(), gf.numpy(), **rerank)
-        res = eval_sysu(dist, qpid, gpid, qcam, gcam, max_rank) if protocol == 'sysu' else eval_regdb(dist, qpid, gpid, max_rank)
+        res = evaluate_rank(dist, qpid, gpid, qcam, gcam, max_rank, protocol)
         out.append(rank_summary(*res, max_rank=max_rank))
     return out
 
@@ -121,7 +123,7 @@ def evaluate_checkpoint(checkpoint,                   # a checkpoint written by 
                         dataset: str | None = None,   # test on this data set's protocol (default: the run's)
                         data_root=None,               # its root (default: the run's)
                         trial: int | None = None,     # RegDB split (default: the run's)
-                        gallery_trials: int = 10,     # SYSU-MM01 random galleries
+                        gallery_trials: int = 10,     # SYSU-MM01 and LLCM random galleries
                         flip: bool | None = None,     # flip-averaged descriptors; None: as the run's config (eval_flip)
                         rerank: dict | None = None,   # None, or dict(k1, k2, lambda_value[, expand]) for `rerank_distance`
                         batch_size: int | None = None,  # extraction batch (default: the run's extract_batch)
@@ -139,7 +141,12 @@ def evaluate_checkpoint(checkpoint,                   # a checkpoint written by 
     flip = cfg.eval_flip if flip is None else bool(flip)
     lists = {m: _trial_lists(proto['root'], proto['protocol'], m, proto['trials']) for m in proto['modes']}
     paths = list(dict.fromkeys(p for ls in lists.values() for q, g in ls for p in q[0] + g[0]))   # every image once
-    feats = extract_features(model, paths, cfg.img_h, cfg.img_w, batch_size or cfg.extract_batch, device, flip)
+    of = {}                                                              # each image's modality, for the model's stems
+    for m, ls in lists.items():
+        ps = list(dict.fromkeys(p for q, g in ls for p in q[0] + g[0]))
+        of.update(zip(ps, path_modalities(ls, proto['protocol'], m, ps)))
+    feats = extract_features(model, paths, cfg.img_h, cfg.img_w, batch_size or cfg.extract_batch, device, flip,
+                             modality=[of[p] for p in paths])
     index = {p: i for i, p in enumerate(paths)}
     modes = {}
     for m, ls in lists.items():
@@ -154,7 +161,7 @@ def evaluate_checkpoint(checkpoint,                   # a checkpoint written by 
 def eval_table(res: dict, cols=('Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP')) -> str:
     "The result of `evaluate_checkpoint` as text: a heading saying what ran (re-ranking labelled), one row per mode."
     n = len(res['trials'])
-    what = f"{n} gallery trial{'s' if n > 1 else ''}" if res['protocol'] == 'sysu' else f"trial {res['trials'][0]}"
+    what = f"{n} gallery trial{'s' if n > 1 else ''}" if res['protocol'] != 'regdb' else f"trial {res['trials'][0]}"
     rr = res['rerank']
     head = (f"{res['checkpoint']} (epoch {res['epoch']}) on {res['dataset']} ({res['protocol']} protocol, {what}), "
             f"flip {'on' if res['flip'] else 'off'}, " + (f"k-reciprocal re-ranking (k1={rr['k1']}, k2={rr['k2']}, "
@@ -172,10 +179,10 @@ PROG = 'usl-vireid-eval'
 
 @call_parse
 def usl_vireid_eval(checkpoint: str,          # a checkpoint written by usl-vireid-train (<out>/checkpoint.pt)
-                    dataset: str = None,      # test on this data set's protocol: 'synthetic', 'sysu' or 'regdb' (default: the run's)
+                    dataset: str = None,      # test on this data set's protocol: 'synthetic', 'sysu', 'regdb' or 'llcm' (default: the run's)
                     data_root: str = None,    # its root folder (default: the run's; synthetic: <run folder>/data/synthetic)
                     trial: int = None,        # RegDB: the test split 1..10 (default: the run's trial)
-                    gallery_trials: int = 10, # SYSU-MM01: random galleries, seeds 0..n-1 (the field's 10)
+                    gallery_trials: int = 10, # SYSU-MM01 and LLCM: random galleries, seeds 0..n-1 (the field's 10)
                     flip: bool = True,        # as --no-flip: descriptors not averaged with the flipped image's (default: the run's eval_flip)
                     rerank: bool = False,     # k-reciprocal re-ranking (Zhong et al. 2017), labelled in the output
                     k1: int = 20,             # re-ranking: k of the k-reciprocal sets

@@ -29,7 +29,7 @@ def retrieval_hits(distmat, q_pids, g_pids, topk: int = 10):
 
 def retrieval_grid(q_paths, g_paths, distmat, q_pids, g_pids, queries=4, topk: int = 10, seed: int = 0,
                    height: int = 64, width: int = 32):
-    """Figure 7: one row per query, the query (blue frame) then its top-k gallery images (green = same identity, red =
+    """Figure 7: one row per query, the query (blue frame) then its top-k gallery images (bluish green = same identity, vermillion =
     another). `queries`: how many (picked with `seed`) or a list of query indices. Returns (fig, hits (rows, k))."""
     order, hits = retrieval_hits(distmat, q_pids, g_pids, topk)
     if len(q_paths) != len(q_pids) or len(g_paths) != len(g_pids): raise ValueError("paths and pids differ in length")
@@ -38,7 +38,7 @@ def retrieval_grid(q_paths, g_paths, distmat, q_pids, g_pids, queries=4, topk: i
     queries = np.asarray(queries, np.int64)
     rows = [(f"query {q} (id {q_pids[q]}): {int(hits[q].sum())}/{hits.shape[1]} hits",
              [q_paths[q]] + [g_paths[g] for g in order[q]]) for q in queries]
-    border = [['tab:blue'] + ['lime' if h else 'red' for h in hits[q]] for q in queries]
+    border = [['tab:blue'] + ['#009E73' if h else '#D55E00' for h in hits[q]] for q in queries]
     return thumbnail_grid(rows, n=order.shape[1] + 1, height=height, width=width, border=border), hits[queries]
 
 # %% ../nbs/12a_figures.ipynb #486fcb07
@@ -82,7 +82,7 @@ def tsne_figure(feats: dict, pids, modality, n_ids: int = 10, seed: int = 0):
         ax.set(xticks=[], yticks=[], title=f'{label} (silhouette {sil:.2f})')
     from matplotlib.lines import Line2D
     axs[0, 0].legend(handles=[Line2D([], [], ls='', marker=mk, color='grey', label=t)
-                              for mk, t in (('o', 'visible'), ('^', 'infrared'))], fontsize=7, loc='best')
+                              for mk, t in (('o', 'visible'), ('^', 'infrared'))], fontsize=8, loc='best')
     fig.tight_layout()
     return fig, info
 
@@ -110,8 +110,8 @@ def plot_sweep(results, metrics=('Rank-1', 'mAP')):
             missing = [r.get('label') for r in runs if m not in r]
             if missing: raise ValueError(f"group {name!r}: runs {missing[:3]} lack the metric {m!r}")
             ax.plot(x, [r[m] for r in runs], marker='o', label=m)
-        ax.set_xticks(x, [str(r.get('label', i)) for i, r in enumerate(runs)], rotation=30, fontsize=7)
+        ax.set_xticks(x, [str(r.get('label', i)) for i, r in enumerate(runs)], rotation=30, fontsize=8)
         ax.set(title=name, ylabel='%')
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

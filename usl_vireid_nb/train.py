@@ -173,7 +173,7 @@ def usl_vireid_train(dataset: str = 'synthetic',       # 'synthetic' (generated,
          data_root: str = None,            # dataset root (SYSU-MM01 or RegDB folder); synthetic: <out>/data/synthetic
          out: str = 'runs/demo',           # output folder: checkpoint.pt, log.csv/json, curves.png, results.json, run.lock
          resume: bool = False,             # continue from <out>/checkpoint.pt with its stored config (trials: skip finished ones)
-         pretrained: str = None,           # local ViT weights file (timm/TransReID state dict); nothing is downloaded
+         pretrained: str = None,           # local weights: TransReID-SSL's vit_base_ics_cfs_lup.pth (paper preset), or a timm ViT-B file with --set stem=patch; nothing is downloaded
          trial: str = '1',                 # RegDB trial 1..10; 'all' trains 1..10 in turn into <out>/trial<k> (or a list: 1,2)
          seed: int = None,                 # random seed (default: the preset's)
          set: Param("config overrides key=value ... (see --list_keys)", str, nargs='*') = None,

@@ -237,7 +237,7 @@ def train_step(self: Trainer, st: EpochState, bv, br) -> dict:
     "One iteration: forward [x_v; x_c; x_r], E's step, the loss terms, the backbone's step, the momentum updates."
     c = self.cfg
     b = make_batch(bv, br, st.y_v, st.y_r, self.device, self.cuda and c.channels_last, c.ca_modality)
-    with autocast(self.amp_dtype, self.device): out = self.net(b.x)
+    with autocast(self.amp_dtype, self.device): out = self.net(b.x, b.modality)   # each image through its stem
     out = {k: (v.float() if v is not None else None) for k, v in out.items()}
     maal = classifier_terms(self.classifier, self.opt_E, out['g'], b.modality, st.terms, c.alpha, all_reduce_grads,
                             target='ca' if c.ca_modality else 'confusion')

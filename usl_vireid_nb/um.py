@@ -242,8 +242,8 @@ def plot_components(links,            # (L, 2) int64 rows (visible cluster, infr
                 ls='--' if (i, j) in wrong else '-', zorder=1)
     ax.scatter(np.zeros(Kv), yv, c=[cm(c % cm.N) for c in comp_v], s=60, edgecolors='k', zorder=2)
     ax.scatter(np.ones(Kr), yr, c=[cm(c % cm.N) for c in comp_r], s=60, marker='s', edgecolors='k', zorder=2)
-    for i in range(Kv): ax.annotate(f'v{i}', (0, yv[i]), xytext=(-18, -3), textcoords='offset points', fontsize=7)
-    for j in range(Kr): ax.annotate(f'r{j}', (1, yr[j]), xytext=(7, -3), textcoords='offset points', fontsize=7)
+    for i in range(Kv): ax.annotate(f'v{i}', (0, yv[i]), xytext=(-18, -3), textcoords='offset points', fontsize=8)
+    for j in range(Kr): ax.annotate(f'r{j}', (1, yr[j]), xytext=(7, -3), textcoords='offset points', fontsize=8)
     ax.set_xlim(-0.3, 1.3); ax.set_xticks([0, 1], ['visible', 'infrared']); ax.set_yticks([])
     ax.set_title(f'{len(np.unique(np.r_[comp_v, comp_r]))} components')
     return ax
