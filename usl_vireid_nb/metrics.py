@@ -18,8 +18,8 @@ from .augment import test_transform
 # %% auto #0
 __all__ = ['SYSU_GALLERY_CAMS', 'LLCM_MODES', 'RANKS', 'eval_sysu', 'eval_regdb', 'evaluate_rank', 'process_query_sysu',
            'process_gallery_sysu', 'process_test_regdb', 'eval_llcm', 'process_query_llcm', 'process_gallery_llcm',
-           'extract_features', 'rank_summary', 'query_gallery_modalities', 'path_modalities', 'evaluate', 'pair_scores',
-           'roc_auc', 'plot_roc']
+           'extract_features', 'rank_summary', 'query_gallery_modalities', 'path_modalities', 'evaluate_model',
+           'pair_scores', 'roc_auc', 'plot_roc']
 
 # %% ../nbs/02_metrics.ipynb #44d75b9a
 def _eval_loop(distmat,                       # (Q, G) distances, smaller = nearer
@@ -401,7 +401,7 @@ def _trial_lists(root, protocol, mode, trials):
         return out
     raise ValueError(f"unknown protocol {protocol!r}; expected 'sysu', 'regdb' or 'llcm'")
 
-def evaluate(model_or_encoder, root, protocol:str='sysu', mode:str|None=None, trials=10, height:int=384, width:int=128,
+def evaluate_model(model_or_encoder, root, protocol:str='sysu', mode:str|None=None, trials=10, height:int=384, width:int=128,
              batch_size:int=64, device=None, flip:bool=True, max_rank:int=20, num_workers:int=0, per_trial:bool=False):
     "Run the SYSU-MM01 or RegDB test protocol; mean over trials of Rank-1/5/10/20, mAP, mINP in percent (each image encoded once)."
     if isinstance(trials, int) and trials < 1: raise ValueError(f"trials must be >= 1, got {trials}")

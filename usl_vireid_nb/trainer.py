@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 from .data import Modality, RandomIdentitySampler
-from .metrics import evaluate
+from .metrics import evaluate_model
 from .backbone import ReIDViT, bn_uncalibrated
 from .maal import ModalityClassifier
 from .vra import cluster_similarity
@@ -48,7 +48,7 @@ def pk_loaders(views: TrainingViews, st: EpochState, cfg: TrainConfig, rank: int
 def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dict:
     "{mode: {Rank-1, Rank-5, Rank-10, Rank-20, mAP, mINP}} of `model` on the run's test protocol (RNG-neutral)."
     with rng_preserved():
-        return {mode: evaluate(model, root, protocol=cfg.protocol, mode=mode,
+        return {mode: evaluate_model(model, root, protocol=cfg.protocol, mode=mode,
                                trials=cfg.eval_trials if cfg.protocol == 'sysu' else [cfg.trial],
                                height=cfg.img_h, width=cfg.img_w, batch_size=cfg.extract_batch, device=device,
                                flip=cfg.eval_flip) for mode in (modes or cfg.modes)}
