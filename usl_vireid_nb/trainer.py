@@ -367,18 +367,18 @@ def plot_history(history: list, path=None, epoch0: dict | None = None, fig=None)
     ep = [r['epoch'] for r in history]
     for k in [k for k in dict.fromkeys(k for r in history for k in r) if k.startswith('loss_') and k != 'loss_total']:
         axs[0].plot(ep, [r.get(k, np.nan) for r in history], label=k[5:])
-    axs[0].set_title('loss terms'); axs[0].legend(fontsize=7); axs[0].set_yscale('log')
+    axs[0].set_title('loss terms'); axs[0].legend(fontsize=8); axs[0].set_yscale('log')
     for k in ('clusters_v', 'clusters_r', 'links', 'merged_groups'):
         axs[1].plot(ep, [r.get(k, np.nan) for r in history], marker='.', label=k)
-    axs[1].set_title('clusters and links'); axs[1].legend(fontsize=7)
+    axs[1].set_title('clusters and links'); axs[1].legend(fontsize=8)
     for k in ('ari_v', 'ari_r', 'match_precision', 'outliers_v', 'outliers_r'):
         axs[2].plot(ep, [r.get(k, np.nan) for r in history], marker='.', label=k)
-    axs[2].set_title('pseudo-label quality'); axs[2].legend(fontsize=7)
+    axs[2].set_title('pseudo-label quality'); axs[2].legend(fontsize=8)
     for k in ('Rank-1', 'mAP', 'mINP'):
         pts = [(r['epoch'], r[k]) for r in history if k in r]
         if epoch0: pts = [(0, next(iter(epoch0.values()))[k])] + pts
         if pts: axs[3].plot(*zip(*pts), marker='o', label=k)
-    axs[3].set_title('test (%)'); axs[3].legend(fontsize=7)
+    axs[3].set_title('test (%)'); axs[3].legend(fontsize=8)
     for a in axs: a.set_xlabel('epoch')
     fig.tight_layout()
     if path is not None: fig.savefig(path, dpi=80)
