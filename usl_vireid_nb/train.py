@@ -44,13 +44,14 @@ def make_config(dataset: str = 'synthetic', data_root=None, trial: int = 1, pret
     return apply_overrides(cfg, list(overrides or []))
 
 # %% ../nbs/13_train.ipynb #9b9dbdbb
-def train(cfg: TrainConfig, out, resume: bool = False, log=print, callbacks=()) -> dict:
-    "Fit `cfg` into the folder `out` (continuing from its checkpoint when `resume`; extra trainer `callbacks`); the results."
+def train(cfg: TrainConfig, out, resume: bool = False, log=print, callbacks=(), records=None) -> dict:
+    """Fit `cfg` into the folder `out` (continuing from its checkpoint when `resume`; extra trainer `callbacks`; `records`:
+    the lists the start checks read); the results."""
     started = not (dist.is_available() and dist.is_initialized())
     rank, world, device = init_distributed()
     if world > 1 and device.type == 'cpu': torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     try:
-        tr = Trainer(cfg, out, device=device, log=log, callbacks=callbacks)
+        tr = Trainer(cfg, out, device=device, log=log, callbacks=callbacks, records=records)
         if rank == 0:
             log(f"usl-vireid-train: {cfg.dataset} -> {Path(out)}  ({world} process{'es' if world > 1 else ''}, {device})")
             show_schedule(cfg)
@@ -63,10 +64,11 @@ def resume_config(out, overrides=()) -> TrainConfig:
     return apply_overrides(load_checkpoint(Path(out)/'checkpoint.pt')['cfg'], list(overrides or []))
 
 # %% ../nbs/13_train.ipynb #b6c4ab39
-def start_checks(cfg: TrainConfig) -> None:
+def start_checks(cfg: TrainConfig) -> list | None:
     """What must hold before a run writes anything (chapter 10c's `check_inputs`): a real data set's root exists and its
-    lists read (images are decoded later, by the trainer), the paper preset has weights, and a weights file named exists."""
-    check_inputs(cfg)                                         # chapter 10c: the one check of a run's inputs
+    lists read (images are decoded later, by the trainer), the paper preset has weights, and a weights file named exists.
+    Returns the records it read, which the trainer takes instead of reading the lists again."""
+    return check_inputs(cfg)                                  # chapter 10c: the one check of a run's inputs
 
 def dry_run(cfg: TrainConfig, log=print) -> dict:
     """`--dry-run`: everything but training, nothing written. The config and the schedule; the model built with its
@@ -138,7 +140,7 @@ def train_trials(a, trials: list, overrides=(), callbacks=(), log=print, command
     "Train RegDB `trials` in turn into <out>/trial<k> (flags `a`; with a.resume finished trials are skipped); the summary."
     out = Path(a.out)
     cfgs = {k: command_config(a, trial_folder(out, k), k, overrides) for k in trials}   # every trial's config, checked first
-    for c in cfgs.values(): start_checks(c)
+    records = {k: start_checks(c) for k, c in cfgs.items()}   # every trial's lists, read once
     if a.dry_run:
         dry_run(cfgs[trials[0]], log=log)
         log(f"would train RegDB trials {', '.join(map(str, trials))} into {', '.join(str(trial_folder(out, k)) for k in trials)}")
@@ -155,7 +157,7 @@ def train_trials(a, trials: list, overrides=(), callbacks=(), log=print, command
                 else:
                     log(f"RegDB trial {k} ({i} of {len(trials)}) -> {sub}")
                     with OutputLock(sub, enabled=rank0, command=command):
-                        done = train(cfg, sub, resume=a.resume, callbacks=callbacks)
+                        done = train(cfg, sub, resume=a.resume, callbacks=callbacks, records=records[k])
                 results[k] = done
                 if rank0:
                     summary = {**trials_summary(results), 'folders': {str(j): str(trial_folder(out, j)) for j in results}}
@@ -210,9 +212,9 @@ def run_command(args: dict, callbacks=(), argv=None) -> None:
         if len(trials) > 1: raise ConfigError(f"--trial {a.trial} (several trials) is for --dataset regdb")
         cfg = command_config(a, a.out, trials[0], ov)
         if a.dry_run: dry_run(cfg); return
-        start_checks(cfg)
+        records = start_checks(cfg)
         with OutputLock(a.out, enabled=launch_rank() == 0, command=command):
-            train(cfg, a.out, resume=a.resume, callbacks=callbacks)
+            train(cfg, a.out, resume=a.resume, callbacks=callbacks, records=records)
 
 # %% ../nbs/13_train.ipynb #5dbd0a60
 def main(argv=None, callbacks=()):

@@ -185,14 +185,14 @@ def build_models(cfg: TrainConfig, device='cpu') -> tuple:
 class Trainer:
     "M20's loop for `cfg`: the stages above once per epoch, side effects in callbacks; records written into `out`."
     def __init__(self, cfg: TrainConfig, out, device=None, log=print, callbacks=(), similarity=cluster_similarity,
-                 cache_images: bool = True):
+                 cache_images: bool = True, records: list | None = None):
         self.cfg, self.out, self.log, self.similarity = cfg, Path(out), log, similarity
         self.rank, self.world = dist_info()
         if device is None: device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
         self.device = torch.device(device); self.cuda = self.device.type == 'cuda'
         if self.rank == 0: self.out.mkdir(parents=True, exist_ok=True)
         self.data_report = {}
-        records = check_inputs(cfg)              # data root and lists, weights rule and file: before anything else
+        if records is None: records = check_inputs(cfg)   # data root and lists, weights rule and file (unless the start checks did)
         self.root, vis, ir = prepare_data(cfg, self.out, report=self.data_report, records=records)
         self.views = training_views(cfg, vis, ir, cache=cache_images)
         self.model, self.classifier = build_models(cfg, self.device)   # seeded: generating the data first changes nothing
