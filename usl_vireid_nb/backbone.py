@@ -327,7 +327,7 @@ def global_pool(cls: torch.Tensor,   # class token x_cls (B, d)
 # %% ../nbs/06_backbone.ipynb #437b6d37
 def infrared_rows(modality,               # one Modality (or int) for the batch, or a (n,) sequence / tensor of them
                   n: int,                 # images in the batch
-                  device=None,
+                  device='cpu',
                  ) -> torch.Tensor:       # (n,) bool: True where the image is infrared
     "Which images of a batch go through the infrared stem; a model with two stems never guesses a modality."
     if modality is None:
@@ -392,13 +392,12 @@ class ReIDViT(nn.Module):
     def embed(self, x, modality=None):
         "Patch tokens of x (B, 3, H, W), each image through its modality's stem (infrared -> `patch_embed_ir`)."
         if self.patch_embed_ir is None: return self.vit.patch_embed(x)
-        ir = infrared_rows(modality, len(x), x.device)                 # (B,) bool
+        ir = infrared_rows(modality, len(x)).cpu()     # (B,) bool on the CPU: the split's sizes known first (also on meta)
         if bool(ir.all()): return self.patch_embed_ir(x)
         if not bool(ir.any()): return self.vit.patch_embed(x)
-        t_v, t_r = self.vit.patch_embed(x[~ir]), self.patch_embed_ir(x[ir])
-        tokens = t_v.new_empty((len(x), *t_v.shape[1:]))
-        tokens[~ir], tokens[ir] = t_v, t_r
-        return tokens
+        i_v, i_r = (~ir).nonzero().squeeze(1).to(x.device), ir.nonzero().squeeze(1).to(x.device)
+        t_v, t_r = self.vit.patch_embed(x.index_select(0, i_v)), self.patch_embed_ir(x.index_select(0, i_r))
+        return t_v.new_empty((len(x), *t_v.shape[1:])).index_copy(0, i_v, t_v).index_copy(0, i_r, t_r)
 
     def token_map(self, x, modality=None):
         "x (B, 3, H, W) -> (class token (B, d), patch-token map (B, d, H', W')); `modality` routes the stems."
