@@ -2,6 +2,7 @@
 gallery trials) and, once the trainer reads its training split through `data.read_train_split`, through
 `usl-vireid-train --dataset llcm` as well (trained, then tested on both directions with ten trials)."""
 import inspect, json
+from pathlib import Path
 import numpy as np
 import pytest
 from usl_vireid_nb.config import llcm, overrides_of, tiny
@@ -52,6 +53,10 @@ def test_train_llcm_cli(tmp_path, llcm_root):
     assert (res['dataset'], res['protocol'], res['epochs_trained']) == ('llcm', 'llcm', 2)
     assert res['config']['k1'] == tiny().k1 and res['config']['eval_trials'] == 10
     assert set(res['final']) == {'v2i', 'i2v'} and all(set(v) == KEYS for v in res['final'].values())
+    import hashlib                                    # which version of LLCM's lists ran (ZYK100/LLCM#28)
+    lists = res['data']['split_files']
+    assert {'idx/train_vis.txt', 'idx/train_nir.txt', 'idx/test_id.txt'} <= set(lists)
+    assert lists['idx/train_vis.txt'] == hashlib.sha256((Path(llcm_root)/'idx'/'train_vis.txt').read_bytes()).hexdigest()
     p = run_eval(tmp_path, out/'checkpoint.pt')
     ev = json.loads((out/'eval.json').read_text())
     check_llcm_result(ev, list(range(10)))

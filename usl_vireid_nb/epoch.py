@@ -23,7 +23,8 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 from torch.utils.data import DataLoader
 
-from .data import DataLayoutError, ImageDataset, Modality, integrity_report, preflight, read_train_split
+from .data import (DataLayoutError, ImageDataset, Modality, integrity_report, preflight, read_train_split,
+                                split_file_hashes)
 from .synthetic import make_synthetic
 from .augment import IMAGENET_MEAN, IMAGENET_STD, ChannelCopy, TwoViews, test_transform, train_transform
 from .cluster import cluster, cluster_joint, joint_pairs
@@ -80,7 +81,8 @@ def prepare_data(cfg: TrainConfig, out=None, report: dict | None = None, records
     good, checked = preflight(recs, skip_bad=cfg.skip_bad)
     if report is not None:
         report.update(integrity=integrity, preflight={k: v for k, v in checked.items() if k != 'bad'},
-                      bad_images=[list(map(str, b)) for b in checked['bad']][:20], skipped_entries=getattr(recs, 'n_skipped', 0))
+                      bad_images=[list(map(str, b)) for b in checked['bad']][:20], skipped_entries=getattr(recs, 'n_skipped', 0),
+                      split_files=split_file_hashes(cfg.dataset, root))   # which version of the set's lists ran (LLCM#28)
     vis = [r for r in good if r.modality == Modality.VIS]
     ir = [r for r in good if r.modality == Modality.IR]
     if not vis or not ir:
