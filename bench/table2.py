@@ -262,6 +262,7 @@ def main(argv=None):
     ap.add_argument('--demo-reps', type=int, default=10, help='timed repetitions per dtype (demo preset: cheap)')
     ap.add_argument('--paper-pk', default='2x4', help='P x K of the paper preset\'s training step (the paper: 4x16)')
     ap.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s)')
+    ap.add_argument('--presets', default='paper,demo', help='comma list of the presets to measure (a smoke test: demo)')
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     paper_pk = tuple(int(s) for s in a.paper_pk.lower().split('x'))
@@ -274,6 +275,7 @@ def main(argv=None):
     if not mach['bf16_native']: res['bf16_skipped'] = 'the CPU has neither avx512_bf16 nor amx_bf16'
     with tempfile.TemporaryDirectory() as tmp:
         for name, p in presets(Path(tmp), paper_pk).items():
+            if name not in a.presets.split(','): continue
             cfg, t0, reps = p['cfg'], time.time(), a.demo_reps if name == 'demo' else a.reps
             print(f"[{name}] params, FLOPs ...", flush=True)
             row = {'config': p['config'], 'arch': model_kwargs(cfg)['arch'], 'img_size': [cfg.img_h, cfg.img_w],

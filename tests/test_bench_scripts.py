@@ -118,3 +118,23 @@ def test_joint_prior_bench_tiny(tmp_path):
             '--json', js, timeout=300))
     res = json.loads(js.read_text())
     assert set(res['seeds']['0']) >= {'none', 'boost', 'restrict'} and res['best'] in ('none', 'boost', 'restrict')
+
+def test_table2_demo_smoke(tmp_path):
+    "table2.py on the demo preset alone, one timed rep: parameters split by part (the stems apart), FLOPs, speed, the paper's row."
+    out = tmp_path/'t2.json'
+    p = run(ROOT/'bench'/'table2.py', '--presets', 'demo', '--reps', '1', '--demo-reps', '1', '--out', out, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert list(res['presets']) == ['demo'] and res['paper']['params_M'] == 91.5
+    pr = res['presets']['demo']['params']['exact']
+    assert pr['backbone'] == pr['vit'] + pr['stem_ir'] + pr['pacbam'] + pr['bns'] and pr['stem_ir'] == 0   # one stem
+    assert res['presets']['demo']['gflops']['gflops'] > 0 and 'fp32' in res['presets']['demo']['inference']['cpu']
+
+def test_rid_margin_smoke(tmp_path):
+    "rid_margin.py on the test backbone, one seed: distances per identity pair, a suggested margin, the setup recorded."
+    out = tmp_path/'rid.json'
+    p = run(ROOT/'bench'/'rid_margin.py', '--preset', 'test', '--seeds', '0', '--train_ids', '8', '--out', out, timeout=180)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads(out.read_text())
+    assert res['setup']['preset'] == 'test' and res['setup']['weights'].startswith('random')
+    assert 0 < res['suggested_margin'] < 1 and res['pooled']['diff']['n'] > 0 and res['pooled']['same']['n'] > 0
