@@ -8,7 +8,7 @@ __all__ = ['REGDB_TRIALS', 'PROG', 'make_config', 'train', 'resume_config', 'sta
            'command_config', 'run_command', 'main']
 
 # %% ../nbs/13_train.ipynb #4df85399
-import argparse, json, os, signal, sys, threading, warnings
+import argparse, io, json, os, signal, sys, threading, warnings
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -54,7 +54,7 @@ def train(cfg: TrainConfig, out, resume: bool = False, log=print, callbacks=(), 
         tr = Trainer(cfg, out, device=device, log=log, callbacks=callbacks, records=records)
         if rank == 0:
             log(f"usl-vireid-train: {cfg.dataset} -> {Path(out)}  ({world} process{'es' if world > 1 else ''}, {device})")
-            show_schedule(cfg)
+            buf = io.StringIO(); show_schedule(cfg, file=buf); log(buf.getvalue().rstrip())
         return tr.fit(resume=resume)
     finally:
         if started and world > 1 and dist.is_initialized(): dist.destroy_process_group()
@@ -75,7 +75,8 @@ def dry_run(cfg: TrainConfig, log=print) -> dict:
     weights file (the load report; an unusable file raises `PretrainedError`); on SYSU-MM01 / RegDB the data set read,
     counted and every training image decoded (chapter 11's `prepare_data`). Returns dict(parameters, pretrained, data)."""
     records = check_inputs(cfg)                               # the start checks; a real data set's lists, read once
-    log(cfg.to_json()); show_schedule(cfg)
+    buf = io.StringIO(); show_schedule(cfg, file=buf)                # the schedule goes where the log goes
+    log(cfg.to_json()); log(buf.getvalue().rstrip())
     if cfg.pretrained == 'none' and cfg.arch_preset == 'paper': warnings.warn("pretrained=none: ViT-B/16 from random weights")
     model = ReIDViT(**model_kwargs(cfg))                      # loads and checks cfg.pretrained
     rep, n = model.load_report, count_parameters(model)
