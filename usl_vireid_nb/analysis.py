@@ -111,18 +111,18 @@ def checkpoint_figures(path, out_dir, root=None, n_queries: int = 4, topk: int =
                 fig, hits = retrieval_grid(qp, gp, (1 - qf @ gf.T).numpy(), qid, gid, queries=n_queries, topk=topk, seed=seed)
                 fig.suptitle(f'{name} (epoch {ck["epoch"] if name == "trained" else 0})', fontsize=9); fig.tight_layout()
                 files.append(out/('retrieval.png' if name == 'trained' else 'retrieval_untrained.png'))
-                fig.savefig(files[-1], dpi=100); res['hits'][name] = float(hits.mean())
+                fig.savefig(files[-1], dpi=150); res['hits'][name] = float(hits.mean())
                 if name == 'trained':   # Figure 8 uses the first mode's queries (infrared) and gallery (visible)
                     tsne_paths, tsne_ids = list(qp) + list(gp), np.r_[qid, gid]
                     mods = np.r_[np.full(len(qp), int(Modality.IR)), np.full(len(gp), int(Modality.VIS))]
     fig, res['auc'] = roc_figure(curves)
-    files.append(out/'roc.png'); fig.savefig(files[-1], dpi=100)
+    files.append(out/'roc.png'); fig.savefig(files[-1], dpi=150)
     keep = np.isin(tsne_ids, pick_identities(tsne_ids, n_ids, seed))
     sel = [p for p, k in zip(tsne_paths, keep) if k]
     fig, info = tsne_figure({'before training': ext(model0, sel, mods[keep]), f'after (epoch {ck["epoch"]})': ext(model, sel, mods[keep])},
                             tsne_ids[keep], mods[keep], n_ids=n_ids, seed=seed)
     res['silhouette'] = {('before' if k.startswith('before') else 'after'): v['silhouette'] for k, v in info.items()}
-    files.append(out/'tsne.png'); fig.savefig(files[-1], dpi=100)
+    files.append(out/'tsne.png'); fig.savefig(files[-1], dpi=150)
     import matplotlib.pyplot as plt
     plt.close('all')
     res['files'] = files
