@@ -41,13 +41,17 @@ def nbdev_bin(name):
 TINY = [o for o in overrides_of(tiny(), synthetic()) if not o.startswith('epochs=')]
 KEYS = {'Rank-1', 'Rank-5', 'Rank-10', 'Rank-20', 'mAP', 'mINP'}
 
-def cli(tmp_path):
-    "The installed console script, or (not installed) a two-line script that calls `main` the same way."
-    exe = Path(sys.executable).parent/'usl-vireid-train'
+def console_script(tmp_path, name: str, module: str) -> list:
+    "The installed console script `name`, or (not installed) a two-line script that calls `module.main` the same way."
+    exe = Path(sys.executable).parent/name
     if exe.exists(): return [sys.executable, str(exe)]
-    script = tmp_path/'usl_vireid_train.py'
-    script.write_text("import sys\nfrom usl_vireid_nb.train import main\nsys.exit(main())\n")
+    script = tmp_path/(name.replace('-', '_') + '.py')
+    script.write_text(f"import sys\nfrom {module} import main\nsys.exit(main())\n")
     return [sys.executable, str(script)]
+
+def cli(tmp_path):
+    "`usl-vireid-train` as a command."
+    return console_script(tmp_path, 'usl-vireid-train', 'usl_vireid_nb.train')
 
 def run(tmp_path, *args, check=True, cmd=None):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONWARNINGS': 'default'}   # the warnings some tests read
@@ -93,12 +97,8 @@ def one_error_line(err: str, prog: str = 'usl-vireid-train') -> str:
 
 # ---------------------------------------------------------------- usl-vireid-eval on a saved run
 def eval_cli(tmp_path):
-    "The installed `usl-vireid-eval`, or (not installed) a two-line script that calls its `main` the same way."
-    exe = Path(sys.executable).parent/'usl-vireid-eval'
-    if exe.exists(): return [sys.executable, str(exe)]
-    script = tmp_path/'usl_vireid_eval.py'
-    script.write_text("import sys\nfrom usl_vireid_nb.evaluate import main\nsys.exit(main())\n")
-    return [sys.executable, str(script)]
+    "`usl-vireid-eval` as a command."
+    return console_script(tmp_path, 'usl-vireid-eval', 'usl_vireid_nb.evaluate')
 
 def run_eval(tmp_path, *args, check=True):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
