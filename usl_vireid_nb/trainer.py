@@ -381,5 +381,5 @@ def plot_history(history: list, path=None, epoch0: dict | None = None, fig=None)
     axs[3].set_title('test (%)'); axs[3].legend(fontsize=8)
     for a in axs: a.set_xlabel('epoch')
     fig.tight_layout()
-    if path is not None: fig.savefig(path, dpi=80)
+    if path is not None: fig.savefig(path, dpi=150)
     return fig
