@@ -9,6 +9,12 @@ run directory already holds results.json) and the figure to <out>/sweep.png (`di
   python bench/sweep.py --out runs/sweep_sysu --preset sysu --data_root /data/SYSU-MM01 --groups mu lambda
   python bench/sweep.py --out /tmp/sweep_tiny --tiny                      # a seconds-long proof that it runs
   python bench/sweep.py --out runs/sweep --set epochs=6 iters=20          # extra overrides for every run
+  python bench/sweep.py --out runs/fig6 --groups alpha1 alpha2 alpha3 mu N --json bench/results/sweep.json   # Figure 6
+
+Settings that differ only in phase-2 values (alpha1, alpha2, alpha3, mu, delta1/delta2) continue from one phase-1
+checkpoint per seed, trained once (resuming is exact, chapter 11), so each costs only its phase 2; a group that changes
+the model or phase 1 (N, alpha/beta, lambda) trains every setting from scratch. `--json` also writes the result where
+the book reads it (chapter 12c draws Figure 6 from bench/results/sweep.json).
 
 The full synthetic sweep is 20 runs of the synthetic preset (about ten minutes each on two CPU cores). This is a
 benchmark, not a test.
@@ -27,7 +33,9 @@ GRID = {
     'alpha1': [dict(alpha1=a) for a in (0.1, 0.2, 0.4, 0.5, 0.8)],
     'alpha2': [dict(alpha2=a) for a in (0.1, 0.25, 0.5, 0.75, 1.0)],
     'alpha3': [dict(alpha3=a) for a in (0.01, 0.03, 0.1, 0.3, 1.0)],
+    'N': [dict(regions=n) for n in (1, 2, 4, 8)],     # regional stripes (M2): the paper's 4 on SYSU-MM01, 6 on RegDB
 }
+PHASE2_KEYS = {'alpha1', 'alpha2', 'alpha3', 'mu', 'delta1', 'delta2'}   # read only from phase_2start on (M20)
 # --tiny: a proof that the sweep runs end to end in about a minute on a CPU: chapter 10a's tiny() run with 2 epochs, two
 # settings per group. Its numbers mean nothing.
 def tiny_overrides(cfg0):
@@ -49,12 +57,26 @@ def base_config(name: str, data_root=None, trial: int = 1):
     try: return preset(name, data_root, trial)                 # chapter 10a's one lookup by name
     except ConfigError as e: raise SystemExit(str(e))
 
-def run_one(cfg, out: Path, log) -> dict:
-    "Train one setting (or reuse its results.json) and return its first-mode metrics, in percent."
+def phase1_checkpoint(cfg, out: Path, log) -> Path:
+    "The checkpoint after cfg's phase 1 (epochs 1 .. phase2_start-1), trained once into `out` and reused."
+    from usl_vireid_nb.config import apply_overrides
+    from usl_vireid_nb.trainer import Trainer
+    ck = out/'checkpoint.pt'
+    if not (out/'results.json').is_file():
+        Trainer(apply_overrides(cfg, {'epochs': cfg.phase2_start - 1}), out, log=log).fit()
+    return ck
+
+def run_one(cfg, out: Path, log, start: Path | None = None) -> dict:
+    """Train one setting (or reuse its results.json) and return its first-mode metrics, in percent; `start`: a phase-1
+    checkpoint to continue from (the setting changes only phase-2 values)."""
     from usl_vireid_nb.trainer import Trainer
     done = out/'results.json'
     if done.is_file(): res = json.loads(done.read_text())
-    else: res = Trainer(cfg, out, log=log).fit()
+    else:
+        if start is not None:
+            import shutil
+            out.mkdir(parents=True, exist_ok=True); shutil.copy2(start, out/'checkpoint.pt')
+        res = Trainer(cfg, out, log=log).fit(resume=start is not None)
     mode = cfg.modes[0]
     return {**{k: float(v) for k, v in res['final'][mode].items()}, 'mode': mode,
             'untrained_Rank-1': float(res['untrained'][mode]['Rank-1']), 'time_s': float(res.get('time_s', 0.))}
@@ -69,6 +91,7 @@ def main(argv=None):
     ap.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='config overrides applied to every run')
     ap.add_argument('--tiny', action='store_true', help='tiny runs, two settings per group: proves the script works')
     ap.add_argument('--quiet', action='store_true', help="do not print the trainer's per-epoch lines")
+    ap.add_argument('--json', default=None, help='also write the result here (e.g. bench/results/sweep.json)')
     a = ap.parse_args(argv)
     from usl_vireid_nb.config import apply_overrides
     from usl_vireid_nb.figures import plot_sweep
@@ -84,25 +107,34 @@ def main(argv=None):
             for setting in GRID[g]: apply_overrides(cfg0, setting)
     except ConfigError as e: raise SystemExit(f'sweep.py: {e}')
     log = (lambda *x: None) if a.quiet else print
-    results = {'preset': a.preset, 'tiny': a.tiny, 'overrides': a.set, 'groups': {}}
+    from dataclasses import replace
+    if a.preset == 'synthetic' and cfg0.data_root is None:      # one synthetic set for every run, not one each
+        cfg0 = replace(cfg0, data_root=str(out/'data'/'synthetic'))
+    sys.path.insert(0, str(Path(__file__).parent)); from _machine import command, machine
+    results = {'preset': a.preset, 'tiny': a.tiny, 'overrides': a.set, 'seed': cfg0.seed, 'epochs': cfg0.epochs,
+               'phase2_start': cfg0.phase2_start, 'machine': machine(), 'command': command(argv), 'groups': {}}
     t0 = time.time()
+    start = None
+    if any(set(st) <= PHASE2_KEYS for g in a.groups for st in GRID[g]) and 1 < cfg0.phase2_start <= cfg0.epochs:
+        print('[sweep] phase 1, shared by the phase-2 settings', flush=True)
+        start = phase1_checkpoint(cfg0, out/'phase1', log)
     for g in a.groups:
         settings = GRID[g][:2] if a.tiny else GRID[g]
         results['groups'][g] = []
         for setting, shown in zip(settings, varying(GRID[g])[:len(settings)]):
             name = label(shown)
             cfg = apply_overrides(cfg0, setting)
-            if a.preset == 'synthetic' and cfg.data_root is None:   # one synthetic set for every run, not one each
-                from dataclasses import replace
-                cfg = replace(cfg, data_root=str(out/'data'/'synthetic'))
             run_dir = out/g.replace('/', '_')/name.replace(' ', '_')
-            print(f'[sweep] {g}: {name} -> {run_dir}', flush=True)
-            row = {'label': name, 'overrides': setting, 'run': str(run_dir), **run_one(cfg, run_dir, log)}
+            shared = start if set(setting) <= PHASE2_KEYS else None
+            print(f'[sweep] {g}: {name} -> {run_dir}' + (' (from the shared phase 1)' if shared else ''), flush=True)
+            row = {'label': name, 'overrides': setting, 'run': str(run_dir), 'from_phase1': shared is not None,
+                   **run_one(cfg, run_dir, log, shared)}
             results['groups'][g].append(row)
             print(f"[sweep] {g}: {name}: Rank-1 {row['Rank-1']:.2f} mAP {row['mAP']:.2f} ({row['time_s']:.0f} s)", flush=True)
             (out/'sweep.json').write_text(json.dumps(results, indent=1))
     results['time_s'] = time.time() - t0
     (out/'sweep.json').write_text(json.dumps(results, indent=1))
+    if a.json: Path(a.json).parent.mkdir(parents=True, exist_ok=True); Path(a.json).write_text(json.dumps(results, indent=1) + '\n')
     fig = plot_sweep(results)
     fig.savefig(out/'sweep.png', dpi=100)
     print(f'[sweep] wrote {out/"sweep.json"} and {out/"sweep.png"} in {results["time_s"]:.0f} s')

@@ -11,7 +11,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'MODULE_ROWS', 'bench_json', 'table3_rows', 'table3_markdown', 'table3_findings',
-           'module_effects', 'plot_table3', 'plot_curves', 'measured_lines', 'measured_table', 'run_facts']
+           'module_effects', 'plot_table3', 'plot_curves', 'sweep_summary', 'measured_lines', 'measured_table',
+           'run_facts']
 
 # %% ../nbs/12c_results.ipynb #6638d2c6
 RESULTS = Path(__file__).resolve().parents[1]/'bench'/'results' if '__file__' in globals() else Path('../bench/results')
@@ -140,6 +141,21 @@ def plot_curves(t3: dict, rows=('supervised', 'full', 'phase1'), metric: str = '
     ax.set_xlabel('epoch'); ax.set_ylabel(f'all-search {metric} (%)'); ax.legend(fontsize=8)
     return ax
 
+# %% ../nbs/12c_results.ipynb #ccb2273b
+def sweep_summary(sw: dict, metric: str = 'Rank-1', defaults: dict | None = None) -> list:
+    """One line per group of a sweep result: the best setting, the range of `metric` over the group's settings, and the
+    preset's own setting (`defaults`: {config key: value}, e.g. from the run's config) with its score when it was swept."""
+    lines = []
+    for g, runs in sw['groups'].items():
+        if not runs: continue
+        vals = [r[metric] for r in runs]
+        best = runs[int(np.argmax(vals))]
+        own = [r for r in runs if defaults and all(defaults.get(k) == v for k, v in r['overrides'].items())]
+        tail = f"; the preset's {own[0]['label']}: {own[0][metric]:.1f}" if own else ''
+        lines.append(f"{g}: best {best['label']} ({best[metric]:.1f} {metric}), range {min(vals):.1f}-{max(vals):.1f} "
+                     f"over {len(runs)} settings{tail}")
+    return lines
+
 # %% ../nbs/12c_results.ipynb #64877eb5
 def _line(what, result, where) -> str: return f"| {what} | {result} | `{where}` |"
 
@@ -176,6 +192,13 @@ def measured_lines(root=None) -> list[str]:
                        f"{pp['params']['backbone_M']:.2f} M, {pp['gflops']['gflops']:.1f} GFLOPs / {dm['params']['backbone_M']:.2f} M, "
                        f"{dm['gflops']['gflops']:.2f} GFLOPs (the paper: {t2['paper']['params_M']} M, {t2['paper']['gflops']} GFLOPs)",
                        'bench/table2.py'))
+    sw = bench_json('sweep', root)
+    if sw and sw.get('groups'):
+        L.append(_line(f"Figure 6: one weight at a time on the synthetic demo, seed {sw.get('seed', 0)} (best setting per group, "
+                       "all-search Rank-1; one seed, so within Table 3's seed spread nothing is decided)",
+                       '; '.join(f"{g} {max(runs, key=lambda r: r['Rank-1'])['label']} "
+                                 f"({min(r['Rank-1'] for r in runs):.1f}-{max(r['Rank-1'] for r in runs):.1f})"
+                                 for g, runs in sw['groups'].items() if runs), 'bench/sweep.py'))
     sb = bench_json('scale_bench', root)
     if sb:
         tt = sb['totals']
