@@ -63,7 +63,7 @@ def phase1_checkpoint(cfg, out: Path, log) -> Path:
     from usl_vireid_nb.trainer import Trainer
     ck = out/'checkpoint.pt'
     if not (out/'results.json').is_file():
-        Trainer(apply_overrides(cfg, {'epochs': cfg.phase2_start - 1}), out, log=log).fit()
+        Trainer(apply_overrides(cfg, {'epochs': cfg.phase2_start - 1}), out, log=log).fit(resume=True)   # an interrupted one continues
     return ck
 
 def run_one(cfg, out: Path, log, start: Path | None = None) -> dict:
