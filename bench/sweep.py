@@ -92,6 +92,7 @@ def main(argv=None):
     ap.add_argument('--tiny', action='store_true', help='tiny runs, two settings per group: proves the script works')
     ap.add_argument('--quiet', action='store_true', help="do not print the trainer's per-epoch lines")
     ap.add_argument('--json', default=None, help='also write the result here (e.g. bench/results/sweep.json)')
+    ap.add_argument('--every', type=int, default=1, help='every k-th setting of each group (2: both ends and the middle)')
     a = ap.parse_args(argv)
     from usl_vireid_nb.config import apply_overrides
     from usl_vireid_nb.figures import plot_sweep
@@ -111,7 +112,7 @@ def main(argv=None):
     if a.preset == 'synthetic' and cfg0.data_root is None:      # one synthetic set for every run, not one each
         cfg0 = replace(cfg0, data_root=str(out/'data'/'synthetic'))
     sys.path.insert(0, str(Path(__file__).parent)); from _machine import command, machine
-    results = {'preset': a.preset, 'tiny': a.tiny, 'overrides': a.set, 'seed': cfg0.seed, 'epochs': cfg0.epochs,
+    results = {'preset': a.preset, 'tiny': a.tiny, 'overrides': a.set, 'every': a.every, 'seed': cfg0.seed, 'epochs': cfg0.epochs,
                'phase2_start': cfg0.phase2_start, 'machine': machine(), 'command': command(argv), 'groups': {}}
     t0 = time.time()
     start = None
@@ -119,9 +120,9 @@ def main(argv=None):
         print('[sweep] phase 1, shared by the phase-2 settings', flush=True)
         start = phase1_checkpoint(cfg0, out/'phase1', log)
     for g in a.groups:
-        settings = GRID[g][:2] if a.tiny else GRID[g]
+        settings = GRID[g][:2] if a.tiny else GRID[g][::a.every]
         results['groups'][g] = []
-        for setting, shown in zip(settings, varying(GRID[g])[:len(settings)]):
+        for setting, shown in zip(settings, varying(GRID[g])[:2] if a.tiny else varying(GRID[g])[::a.every]):
             name = label(shown)
             cfg = apply_overrides(cfg0, setting)
             run_dir = out/g.replace('/', '_')/name.replace(' ', '_')
