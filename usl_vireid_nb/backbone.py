@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, copy, hashlib, math, pickle, re
 from dataclasses import dataclass, field
 from pathlib import Path
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -332,8 +333,7 @@ def infrared_rows(modality,               # one Modality (or int) for the batch,
     "Which images of a batch go through the infrared stem; a model with two stems never guesses a modality."
     if modality is None:
         raise ValueError("this model has one stem per modality: pass each image's modality (Modality.VIS, IR or CA)")
-    m = torch.as_tensor(modality if torch.is_tensor(modality) else [int(v) for v in modality] if isinstance(modality, (list, tuple))
-                        else int(modality), device=device)
+    m = (modality if torch.is_tensor(modality) else torch.as_tensor(np.asarray(modality, dtype=np.int64))).to(device)
     if m.ndim == 0: m = m.expand(n)
     if m.shape != (n,): raise ValueError(f"modality must be one value or one per image ({n}), got shape {tuple(m.shape)}")
     if not bool(((m >= 0) & (m <= max(Modality))).all()):
