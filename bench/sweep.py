@@ -128,7 +128,7 @@ def main(argv=None):
             run_dir = out/g.replace('/', '_')/name.replace(' ', '_')
             shared = start if set(setting) <= PHASE2_KEYS else None
             print(f'[sweep] {g}: {name} -> {run_dir}' + (' (from the shared phase 1)' if shared else ''), flush=True)
-            row = {'label': name, 'overrides': setting, 'run': str(run_dir), 'from_phase1': shared is not None,
+            row = {'label': name, 'overrides': setting, 'run': str(run_dir.relative_to(out)), 'from_phase1': shared is not None,
                    **run_one(cfg, run_dir, log, shared)}
             results['groups'][g].append(row)
             print(f"[sweep] {g}: {name}: Rank-1 {row['Rank-1']:.2f} mAP {row['mAP']:.2f} ({row['time_s']:.0f} s)", flush=True)
