@@ -12,6 +12,11 @@ Rows (each over `--seeds`, per seed all-search and indoor-search Rank-1, mAP, mI
     full_rev1   full with every METHOD revision-1 option (config.LEGACY)
     ca_aug      full with CA as augmentation only (ca_modality=False: no Phi^c, MAAL v/r with the confusion target)
     supervised  the same backbone, data and schedule trained on the true identities (one memory): the ceiling
+    +shared_intra, +ca_cross, +vrnl_epoch, +um_all, +mate, +centroids, +cosine   full with one of TokenMatcher's
+                stage-2 options (chapters 08-10): intra terms on the shared memories, CA copies in the cross terms,
+                neighbour sets once per epoch, UM over all links (a live infrared term), the mate rule (0.03 -> 0.12),
+                normalised centroids in M13, a cosine phase-2 lr
+    tokenmatcher  full with all of them (config.TOKENMATCHER): TokenMatcher's stage 2 as one row
     oracle_links (opt-in) full, with VRA links from the true identities: a bound on what better matching buys
     oracle_links-um (opt-in) the same without UM: whether UM helps once the links it groups over are right
 
@@ -35,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from usl_vireid_nb.config import LEGACY, apply_overrides, overrides_of, preset, synthetic, tiny
+from usl_vireid_nb.config import LEGACY, TOKENMATCHER, apply_overrides, overrides_of, preset, synthetic, tiny
 
 from _machine import command, machine
 from usl_vireid_nb.epoch import prepare_data
@@ -59,6 +64,15 @@ ROWS = {   # row -> (overrides of the preset, shares the phase-1 checkpoint)
     'full_rev1': (dict(LEGACY), False),
     'ca_aug': ({'ca_modality': False}, False),
     'supervised': ({'supervised': True}, False),
+    # TokenMatcher's stage 2 (the phase-2 issue): each option added to the full method, then all of them as one row
+    '+shared_intra': ({'shared_intra': True}, True),
+    '+ca_cross': ({'ca_cross': True}, True),
+    '+vrnl_epoch': ({'vrnl_sets': 'epoch'}, True),
+    '+um_all': ({'um_rule': 'two_hop_all'}, True),
+    '+mate': ({'um_rule': 'mate', 'alpha3_late': 0.12, 'delta1': 1.0, 'delta2': 1.0}, True),
+    '+centroids': ({'centroids': 'normalised'}, True),
+    '+cosine': ({'lr_schedule': 'cosine'}, True),
+    'tokenmatcher': (dict(TOKENMATCHER), True),
     'oracle_links': ({}, True),
     'oracle_links-um': ({'use_um': False}, True),
 }
@@ -93,8 +107,9 @@ def run(cfg, folder, start=None, oracle=False) -> dict:
         sim = oracle_similarity(np.array([r.pid for r in vis]), np.array([r.pid for r in ir]))
     t = time.time()
     res = Trainer(cfg, folder, log=quiet, similarity=sim).fit(resume=start is not None)
-    print(f"  {folder.name}: {time.time() - t:.0f}s  all-search R1 {res['final']['all']['Rank-1']:.1f} "
-          f"mAP {res['final']['all']['mAP']:.1f}", flush=True)
+    mode = next(iter(res['final']))                        # 'all' (SYSU-MM01's first mode) or 'v2i' (RegDB, LLCM)
+    print(f"  {folder.name}: {time.time() - t:.0f}s  {mode} R1 {res['final'][mode]['Rank-1']:.1f} "
+          f"mAP {res['final'][mode]['mAP']:.1f}", flush=True)
     return res
 
 

@@ -13,7 +13,9 @@ def merge(tables: list) -> dict:
     for t in tables[1:]:
         if (t['preset'], t['overrides'], t['tiny']) != (first['preset'], first['overrides'], first['tiny']):
             raise SystemExit(f"merge_table3: the files differ in preset/overrides ({t['preset']}, {t['overrides']})")
-    out = {**first, 'rows': {}, 'parts': [t['command'] for t in tables], 'machine': [t['machine'] for t in tables],
+    flat = lambda x: x if isinstance(x, list) else [x]          # a file merged before holds lists already
+    out = {**first, 'rows': {}, 'parts': [p for t in tables for p in t.get('parts', [t['command']])],
+           'machine': [m for t in tables for m in flat(t['machine'])],
            'seconds': max(t.get('seconds', 0) for t in tables)}
     for t in tables:
         for name, row in t['rows'].items():

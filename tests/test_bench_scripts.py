@@ -52,12 +52,12 @@ def test_ablation_bench_tiny_and_merge(tmp_path):
     bad = run(ROOT/'bench'/'ablation_bench.py', '--tiny', '--only=full,-nope', '--out', tmp_path/'x', timeout=60)
     assert bad.returncode == 2 and "unknown rows ['-nope']" in bad.stderr and not (tmp_path/'x'/'data').exists()
     out, js = tmp_path/'abl', tmp_path/'s0.json'
-    p = run(ROOT/'bench'/'ablation_bench.py', '--tiny', '--seeds', '0', '--only=phase1,-vra', '--out', out, '--json', js,
-            timeout=400)
+    p = run(ROOT/'bench'/'ablation_bench.py', '--tiny', '--seeds', '0', '--only=phase1,-vra,tokenmatcher', '--out', out,
+            '--json', js, timeout=400)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     t = json.loads(js.read_text())
-    assert list(t['rows']) == ['untrained', 'phase1', '-vra'] and t['tiny'] and t['preset'] == 'evidence'
-    for name in ('phase1', '-vra'):
+    assert list(t['rows']) == ['untrained', 'phase1', '-vra', 'tokenmatcher'] and t['tiny'] and t['preset'] == 'evidence'
+    for name in ('phase1', '-vra', 'tokenmatcher'):
         assert set(t['rows'][name]['per_seed']['0']) == {'all', 'indoor'}
         assert t['rows'][name]['curves']['0'][-1][0] == t['config']['epochs']
     assert t['rows']['-vra']['overrides'] == {'use_vra': False}
@@ -67,6 +67,20 @@ def test_ablation_bench_tiny_and_merge(tmp_path):
     assert m.returncode == 0, m.stderr
     merged = json.loads((tmp_path/'m.json').read_text())
     assert all(sorted(r['per_seed']) == ['0', '1'] for r in merged['rows'].values())
+    again = run(ROOT/'bench'/'merge_table3.py', tmp_path/'m.json', js, '--json', tmp_path/'m2.json', timeout=60)
+    assert again.returncode == 0, again.stderr                       # a merged file merges again: its parts stay flat
+    m2 = json.loads((tmp_path/'m2.json').read_text())
+    assert len(m2['parts']) == 3 and all(isinstance(x, dict) for x in m2['machine'])
+
+def test_regdb_pair_tiny(tmp_path):
+    "The RegDB pair at tiny size: both rows (the paper's setting, TokenMatcher's recipe) with both directions and curves."
+    js = tmp_path/'rp.json'
+    p = run(ROOT/'bench'/'regdb_pair.py', '--tiny', '--seeds', '0', '--out', tmp_path/'rp', '--json', js, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    t = json.loads(js.read_text())
+    assert set(t['rows']) == {'paper', 'tokenmatcher'} and t['rows']['tokenmatcher']['overrides']['eps'] == 0.2
+    assert 'lr' not in t['rows']['tokenmatcher']['overrides']           # the fine-tuning schedule is not transferred
+    for row in t['rows'].values(): assert set(row['per_seed']['0']) == {'v2i', 'i2v'} and row['curves']['0']
 
 # ------------------------------------------------------------------ the other scripts, each at a toy size (seconds)
 from conftest import TINY

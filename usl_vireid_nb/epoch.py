@@ -7,8 +7,8 @@ __all__ = ['training_records', 'check_inputs', 'prepare_data', 'camera_centred',
            'TrainingViews', 'training_views', 'extract_descriptors', 'extract_views', 'Descriptors', 'describe',
            'calibrate_bn', 'clustering_input', 'clusterer', 'pseudo_labels', 'true_labels', 'local_clusterer',
            'needs_local', 'local_labels', 'cross_modal_links', 'joint_evidence', 'prior_similarity', 'EpochPlan',
-           'needs_phase2', 'plan_epoch', 'modality_memories', 'supervised_memories', 'Phase2State', 'phase2_state',
-           'EpochState', 'epoch_stats', 'build_epoch', 'epoch_state']
+           'needs_phase2', 'plan_epoch', 'neighbour_tables', 'modality_memories', 'supervised_memories', 'Phase2State',
+           'phase2_state', 'EpochState', 'epoch_stats', 'build_epoch', 'epoch_state']
 
 # %% ../nbs/10c_epoch.ipynb #dc795796
 import time, warnings
@@ -31,8 +31,8 @@ from .cluster import cluster, cluster_joint, joint_pairs
 from .memory import ClusterMemory, InstanceBank, make_memories
 from .backbone import PretrainedError, recalibrate_bn
 from .vra import cluster_similarity, cross_labels, link_matrix, matching_precision, shared_memories, vra_match
-from .vrnl import local_clusters
-from .um import pseudo_label_quality, um_groups
+from .vrnl import epoch_neighbour_sets, local_clusters
+from .um import CONFIG_RULES, mate_targets, pseudo_label_quality, um_groups
 from .config import TrainConfig, check_pretrained, live_terms, phase
 from .runtime import all_gather_cat, autocast, broadcast_object, dist_info, rng_preserved
 
@@ -284,6 +284,7 @@ class EpochPlan:
     local_v: np.ndarray | None = None   # (N_v,) local cluster ids per camera, M17 rev 2 (None: no refinement)
     local_r: np.ndarray | None = None
     prior: torch.Tensor | None = None   # (Kv, Kr) M3b's joint evidence P, when the config asks for the prior
+    neighbours: dict | None = None      # vrnl_sets='epoch': {'vv', 'rr', 'vr', 'rv'} -> (N_m, k) tables (09 epoch_neighbour_sets)
     seconds: dict = field(default_factory=dict, compare=False)   # wall time of each decision (not part of the plan)
 
 def needs_phase2(terms: dict) -> bool:
@@ -309,6 +310,8 @@ def plan_epoch(d: Descriptors, cfg: TrainConfig, epoch: int,
     if not ((y_v >= 0).any() and (y_r >= 0).any()):
         warnings.warn(f"epoch {epoch}: phase-2 terms need clusters in both modalities; skipped this epoch"); return plan
     f_m = clustering_input(d.z_c, d.cam_v, cfg.cam_norm) if cfg.match_ca else f_v     # M13 from the CA view
+    if cfg.centroids != 'mean' and similarity is cluster_similarity:                  # TokenMatcher's normalised centroids
+        similarity = partial(cluster_similarity, centroids=cfg.centroids)
     if cfg.joint_prior != 'none':                                                     # M3b as a prior on S
         t0 = clock(); plan.prior = joint_evidence(f_v, f_r, y_v, y_r, cfg); t['cluster_joint'] = clock() - t0
         similarity = prior_similarity(similarity, plan.prior, cfg.joint_prior, cfg.joint_boost)
@@ -317,7 +320,19 @@ def plan_epoch(d: Descriptors, cfg: TrainConfig, epoch: int,
     if needs_local(cfg, terms):
         t0 = clock(); plan.local_v = local_labels(f_v, d.cam_v, local_clusterer(cfg)); t['local_v'] = clock() - t0
         t0 = clock(); plan.local_r = local_labels(f_r, d.cam_r, local_clusterer(cfg)); t['local_r'] = clock() - t0
+    if 'vrnl' in terms and cfg.vrnl_sets == 'epoch':                                  # M16 once, from the clean descriptors
+        t0 = clock(); plan.neighbours = neighbour_tables(d, plan, cfg); t['neighbours'] = clock() - t0
     return plan
+
+def neighbour_tables(d: Descriptors, plan: EpochPlan, cfg: TrainConfig) -> dict:
+    "The epoch's four reliable-set tables (vrnl_sets='epoch') with the camera refinement the config asks for."
+    ref = {}
+    if cfg.camera_refine:
+        for m, cams, y, loc in (('v', d.cam_v, plan.y_v, plan.local_v), ('r', d.cam_r, plan.y_r, plan.local_r)):
+            lab = y if cfg.camera_rule == 'global' else loc
+            if lab is not None: ref.update({f'cams_{m}': cams, (f'labels_{m}' if cfg.camera_rule == 'global' else f'local_{m}'): lab})
+    return epoch_neighbour_sets(d.z_v, d.z_r, cfg.regions, cfg.rho_intra, cfg.rho_inter, camera_rule=cfg.camera_rule,
+                                rule=cfg.vrnl_rule, kappa=cfg.vrnl_kappa, **ref)
 
 # %% ../nbs/10c_epoch.ipynb #f10cab27
 def modality_memories(z_v, z_c, z_r, y_v, y_r,   # descriptors (N, D) and pseudo-labels (N,) of v, c (= v's labels), r
@@ -353,20 +368,26 @@ class Phase2State:
     bank_r: InstanceBank          # B^r
     local_v: torch.Tensor | None = None   # (N_v,) local cluster ids per camera, M17 (None: no refinement)
     local_r: torch.Tensor | None = None
+    neighbours: dict | None = None        # vrnl_sets='epoch': the epoch's reliable-set tables (09 sets_mask reads them)
+    mate_v: torch.Tensor | None = None    # um_rule='mate': (Kv,) this epoch's mate target of each visible cluster (-1: none)
+    mate_r: torch.Tensor | None = None    # (Kr,)
 
 def phase2_state(z_v, y_v, z_r, y_r, links, passes, cam_v, cam_r, cfg: TrainConfig, device='cpu',
-                 local_v=None, local_r=None) -> Phase2State:
+                 local_v=None, local_r=None, epoch: int = 0, neighbours: dict | None = None) -> Phase2State:
     "A, the cross-modal labels and shared memories (M14-M15), the UM groups (M19), the instance banks (M16) for `links`."
     Kv, Kr = int(np.max(y_v)) + 1, int(np.max(y_r)) + 1
     gamma_s = cfg.mem_momentum if cfg.shared_momentum is None else cfg.shared_momentum
     yt_v, yt_r = cross_labels(links, passes, Kv, Kr)
     sv, sr = shared_memories(z_v, torch.as_tensor(y_v), z_r, torch.as_tensor(y_r), links, passes, build=cfg.shared_build,
                              temp=cfg.temp, momentum=gamma_s)
-    gv, gr = um_groups(links, passes, Kv, Kr, rule=cfg.um_rule)
+    rule, links_from = CONFIG_RULES[cfg.um_rule]
+    gv, gr = um_groups(links, passes, Kv, Kr, rule=rule, links_from=links_from)
+    mv, mr = mate_targets(links, passes, Kv, Kr, epoch) if cfg.um_rule == 'mate' else (None, None)
     to = lambda t: None if t is None else t.to(device)
     return Phase2State(links, passes, link_matrix(links, Kv, Kr).to(device), yt_v.to(device), yt_r.to(device),
                        sv.to(device), sr.to(device), gv.to(device), gr.to(device),
-                       InstanceBank(z_v, y_v, cam_v).to(device), InstanceBank(z_r, y_r, cam_r).to(device), to(local_v), to(local_r))
+                       InstanceBank(z_v, y_v, cam_v).to(device), InstanceBank(z_r, y_r, cam_r).to(device), to(local_v), to(local_r),
+                       None if neighbours is None else {k: v.to(device) for k, v in neighbours.items()}, to(mv), to(mr))
 
 # %% ../nbs/10c_epoch.ipynb #066ea7cf
 @dataclass
@@ -404,7 +425,8 @@ def build_epoch(d: Descriptors, plan: EpochPlan, cfg: TrainConfig, device='cpu')
     if plan.links is not None:
         local = lambda a: None if a is None else torch.from_numpy(a)
         st.phase2 = phase2_state(d.z_v, plan.y_v, d.z_r, plan.y_r, plan.links, plan.passes, d.cam_v, d.cam_r, cfg, device,
-                                 local_v=local(plan.local_v), local_r=local(plan.local_r))
+                                 local_v=local(plan.local_v), local_r=local(plan.local_r), epoch=plan.epoch,
+                                 neighbours=plan.neighbours)
     st.stats = epoch_stats(st, d.true_v, d.true_r)
     return st
 

@@ -246,7 +246,8 @@ def train_step(self: Trainer, st: EpochState, bv, br) -> dict:
     self.opt.zero_grad(set_to_none=True)
     if self.scaler is not None: self.scaler.scale(total).backward(); self.scaler.step(self.opt); self.scaler.update()
     else: total.backward(); self.opt.step()
-    momentum_updates(st, b, out['z'], bank_momentum=c.mem_momentum, shared_update=c.shared_update)
+    momentum_updates(st, b, out['z'], bank_momentum=c.mem_momentum, shared_update=c.shared_update,
+                     ca_cross=c.ca_cross)
     spread = {} if out['mc'] is None else {'mc_spread': float(out['mc'].detach().std(0).mean())}   # M9 at work
     return {'total': float(total.detach()), **{k: float(v.detach()) for k, v in L.items()}, **spread}
 

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from .memory import multi_pos_nce, ClusterMemory, EmptyClusteringError
+from .memory import multi_pos_nce, nce_loss, ClusterMemory, EmptyClusteringError
 from .vra import check_links, majority_identity
 
 # %% auto #0
-__all__ = ['um_components', 'group_mask', 'two_hop_groups', 'um_groups', 'um_term', 'um_loss', 'merge_precision_recall',
-           'pseudo_label_quality', 'merged_labels', 'plot_components']
+__all__ = ['CONFIG_RULES', 'um_components', 'group_mask', 'two_hop_groups', 'um_groups', 'um_term', 'um_loss', 'mate_targets',
+           'mate_term', 'mate_loss', 'merge_precision_recall', 'pseudo_label_quality', 'merged_labels',
+           'plot_components']
 
 # %% ../nbs/10_um.ipynb #a793e32e
 def _check_sizes(Kv, Kr) -> tuple[int, int]:
@@ -60,6 +61,8 @@ def two_hop_groups(links,    # (L, 2) int64 rows (visible cluster, infrared clus
 
 # %% ../nbs/10_um.ipynb #8b54e6f0
 _RULES = {'two_hop': 'pass1', 'components': 'all'}   # each rule's default links_from
+CONFIG_RULES = {'two_hop': ('two_hop', 'pass1'), 'two_hop_all': ('two_hop', 'all'), 'components': ('components', 'all'),
+                'mate': ('mate', 'pass1')}       # the config's um_rule -> (rule, links_from) of um_groups
 
 def _check_passes(passes, L: int) -> np.ndarray:
     "The pass (1 or 2) of each of L links as an int64 (L,) array."
@@ -79,7 +82,10 @@ def um_groups(links,                      # (L, 2) int64 rows (visible cluster, 
               links_from: str | None = None,  # 'pass1' or 'all'; None: the rule's default (two_hop: pass1, components: all)
              ) -> tuple[torch.Tensor, torch.Tensor]:  # G_v (Kv, Kv), G_r (Kr, Kr) bool, diagonal True
     "UM's groups (M19): for each cluster, the clusters of its modality that its queries take as positives."
-    if rule not in _RULES: raise ValueError(f"rule must be one of {list(_RULES)}, got {rule!r}")
+    if rule == 'mate':                                       # TokenMatcher's pairs (below), as groups for the records
+        tv, tr = mate_targets(links, passes, Kv, Kr, epoch=0)
+        return _pair_groups(tv), _pair_groups(tr)
+    if rule not in _RULES: raise ValueError(f"rule must be one of {[*_RULES, 'mate']}, got {rule!r}")
     links_from = _RULES[rule] if links_from is None else links_from
     if links_from not in ('pass1', 'all'): raise ValueError(f"links_from must be 'pass1', 'all' or None, got {links_from!r}")
     Kv, Kr = _check_sizes(Kv, Kr)
@@ -144,6 +150,46 @@ def um_loss(q_v, y_v, q_r, y_r,          # visible / infrared queries (B, d) and
     if int(epoch) != epoch: raise ValueError(f"epoch must be an integer, got {epoch}")
     if int(epoch) % 2 == 1: return delta1 * um_term(q_v, y_v, phi_v, comp_v, temp, skip_singletons)
     return delta2 * um_term(q_r, y_r, phi_r, comp_r, temp, skip_singletons)
+
+# %% ../nbs/10_um.ipynb #3a1b0d5c
+def mate_targets(links, passes, Kv: int, Kr: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """TokenMatcher's mates: t_v (Kv,), t_r (Kr,) int64 single targets of `epoch` (-1: none). A partner cluster with
+    exactly two pass-1 links (a0, a1), in link order, gives t[a0] = a1 on even epochs and t[a1] = a0 on odd ones."""
+    Kv, Kr = _check_sizes(Kv, Kr)
+    links = check_links(links, Kv, Kr)
+    p1 = links[_check_passes(passes, len(links)) == 1]
+    out = []
+    for own, other, K in ((0, 1, Kv), (1, 0, Kr)):
+        t = np.full(K, -1, np.int64)
+        for partner in np.unique(p1[:, other]):
+            mates = p1[p1[:, other] == partner, own]                    # in the order matching took them
+            if len(mates) == 2:
+                a0, a1 = int(mates[0]), int(mates[1])
+                if int(epoch) % 2 == 0: t[a0] = a1
+                else: t[a1] = a0
+        out.append(torch.from_numpy(t))
+    return out[0], out[1]
+
+def _pair_groups(t: torch.Tensor) -> torch.Tensor:
+    "(K, K) bool groups of mate pairs (both directions, diagonal True) from one epoch's targets."
+    K = len(t); G = torch.eye(K, dtype=torch.bool)
+    a = torch.nonzero(t >= 0).flatten(); G[a, t[a]] = True; G[t[a], a] = True
+    return G
+
+def mate_term(q: torch.Tensor, y, phi, t: torch.Tensor, temp: float = 0.05) -> torch.Tensor:
+    "One modality's mate term: NCE of each query whose cluster has a target toward that target (0 x q.sum() if none)."
+    phi = phi.features if isinstance(phi, ClusterMemory) else phi
+    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y, device=q.device).long()
+    if len(t) != phi.shape[0]: raise ValueError(f"targets must have one entry per memory row ({phi.shape[0]}), got {len(t)}")
+    tgt = torch.where(y >= 0, t.to(q.device)[y.clamp(min=0)], -1)
+    live = tgt >= 0
+    if not bool(live.any()): return q.sum() * 0.
+    return nce_loss(q[live], phi, tgt[live], temp)
+
+def mate_loss(q_v, y_v, q_r, y_r, phi_v, phi_r, t_v, t_r, delta1: float = 0.6, delta2: float = 0.4,
+              temp: float = 0.05) -> torch.Tensor:
+    "TokenMatcher's mate loss in UM's place: delta1 * L^v_mate + delta2 * L^r_mate (the targets already alternate by epoch)."
+    return delta1 * mate_term(q_v, y_v, phi_v, t_v, temp) + delta2 * mate_term(q_r, y_r, phi_r, t_r, temp)
 
 # %% ../nbs/10_um.ipynb #294511be
 def _majorities(y, true, K: int, name: str) -> np.ndarray:

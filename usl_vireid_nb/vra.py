@@ -13,19 +13,25 @@ from .memory import (check_labels, cluster_means, cluster_sums, nce_loss, multi_
                                   EmptyClusteringError, ClusterMemory)
 
 # %% auto #0
-__all__ = ['PASS2', 'BUILDS', 'RULES', 'TARGETS', 'cluster_similarity', 'vra_match', 'check_links', 'link_matrix', 'cross_labels',
-           'majority_identity', 'matching_precision', 'shared_memories', 'shared_memory_update', 'vra_loss']
+__all__ = ['CENTROIDS', 'PASS2', 'BUILDS', 'RULES', 'TARGETS', 'cluster_similarity', 'vra_match', 'check_links', 'link_matrix',
+           'cross_labels', 'majority_identity', 'matching_precision', 'shared_memories', 'shared_memory_update',
+           'vra_loss']
 
 # %% ../nbs/08_vra.ipynb #364ea83c
-def cluster_similarity(z_v: Tensor, y_v, z_r: Tensor, y_r) -> Tensor:
+CENTROIDS = ('mean', 'normalised')
+
+def cluster_similarity(z_v: Tensor, y_v, z_r: Tensor, y_r, centroids: str = 'mean') -> Tensor:
     """M13: S (Kv, Kr) with S[i, j] = mean over region spaces and over all (visible i, infrared j) instance pairs of the
-    per-region cosine, computed as the dot product of the unnormalised cluster means of the regional descriptors z."""
+    per-region cosine, computed as the dot product of the unnormalised cluster means of the regional descriptors z.
+    centroids='normalised': the cosine of the two cluster means instead (TokenMatcher's normalised centroids)."""
+    if centroids not in CENTROIDS: raise ValueError(f"centroids must be one of {CENTROIDS}, got {centroids!r}")
     if isinstance(z_v, Tensor) and isinstance(z_r, Tensor) and z_v.dim() == 2 and z_r.dim() == 2 \
             and z_v.shape[1] != z_r.shape[1]:
         raise ValueError(f"z_v and z_r must have the same descriptor size D, got {z_v.shape[1]} and {z_r.shape[1]}")
     with torch.no_grad():
-        mv = cluster_means(z_v, y_v, normalise=False, name='z_v')   # (Kv, D)
-        mr = cluster_means(z_r, y_r, normalise=False, name='z_r')   # (Kr, D)
+        unit = centroids == 'normalised'
+        mv = cluster_means(z_v, y_v, normalise=unit, name='z_v')    # (Kv, D)
+        mr = cluster_means(z_r, y_r, normalise=unit, name='z_r')    # (Kr, D)
         return mv @ mr.T.to(mv.dtype)                               # (Kv, Kr)
 
 # %% ../nbs/08_vra.ipynb #febf75e1

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['NEIGHBOUR_RULES', 'CAMERA_RULES', 'region_neighbours', 'neighbour_mask', 'neighbour_pairs', 'neighbour_precision',
-           'local_clusters', 'camera_refine', 'neighbour_loss', 'vrnl_masks', 'vrnl_loss']
+__all__ = ['NEIGHBOUR_RULES', 'CAMERA_RULES', 'DIRECTIONS', 'region_neighbours', 'neighbour_mask', 'neighbour_pairs',
+           'neighbour_precision', 'local_clusters', 'camera_refine', 'neighbour_loss', 'vrnl_masks', 'vrnl_loss',
+           'mask_rows', 'sets_mask', 'epoch_neighbour_sets', 'epoch_directions']
 
 # %% ../nbs/09_vrnl.ipynb #946d4c60
 def _check_bank(q: Tensor, bank: Tensor, regions: int) -> int:
@@ -266,6 +267,8 @@ def neighbour_loss(q: Tensor, bank: Tensor, mask: Tensor, temp: float = 0.05) ->
     return (-(logp * m).sum(1) / m.sum(1)).mean()
 
 # %% ../nbs/09_vrnl.ipynb #f5ec425a
+DIRECTIONS = ('vv', 'rr', 'vr', 'rv')
+
 def _refine_args(key, cams, labels, local, camera_rule):
     "The (cameras, labels) that camera_refine reads for one modality under `camera_rule`, or None (no refinement)."
     lab, want = (local, f'local_{key[0]}') if camera_rule == 'local' else (labels, f'labels_{key[0]}')
@@ -307,12 +310,67 @@ def vrnl_masks(q_v: Tensor, q_r: Tensor,        # (B_v, D), (B_r, D) queries of 
     return masks
 
 def vrnl_loss(q_v: Tensor, q_r: Tensor, bank_v: Tensor, bank_r: Tensor, masks: dict, temp: float = 0.05,
-              return_parts: bool = False):
+              return_parts: bool = False, directions=DIRECTIONS):
     """M18: L_VRNL = L_{v->v} + L_{r->r} + L_{v->r} + L_{r->v} from the masks of `vrnl_masks`. temp: tau.
-    return_parts=True also returns the dict of the four terms."""
-    missing = {'vv', 'rr', 'vr', 'rv'} - set(masks)
+    `directions`: the terms summed (`epoch_directions` gives TokenMatcher's alternation). return_parts=True also
+    returns the dict of the terms."""
+    bad = set(directions) - set(DIRECTIONS)
+    if bad or not directions: raise ValueError(f"directions must be a non-empty subset of {DIRECTIONS}, got {directions!r}")
+    missing = set(directions) - set(masks)
     if missing: raise ValueError(f"masks lacks the direction(s) {sorted(missing)}; build them with vrnl_masks")
-    parts = {'vv': neighbour_loss(q_v, bank_v, masks['vv'], temp), 'rr': neighbour_loss(q_r, bank_r, masks['rr'], temp),
-             'vr': neighbour_loss(q_v, bank_r, masks['vr'], temp), 'rv': neighbour_loss(q_r, bank_v, masks['rv'], temp)}
-    total = parts['vv'] + parts['rr'] + parts['vr'] + parts['rv']
+    pair = {'vv': (q_v, bank_v), 'rr': (q_r, bank_r), 'vr': (q_v, bank_r), 'rv': (q_r, bank_v)}
+    parts = {k: neighbour_loss(*pair[k], masks[k], temp) for k in DIRECTIONS if k in directions}
+    total = sum(parts.values())
     return (total, parts) if return_parts else total
+
+# %% ../nbs/09_vrnl.ipynb #453fac5c
+@torch.no_grad()
+def mask_rows(mask: Tensor) -> Tensor:
+    "(B, M) bool mask -> (B, k) int64 table of each row's True columns in increasing order, padded with -1 (k = the most per row)."
+    k = int(mask.sum(1).max()) if mask.numel() else 0
+    cols = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    key = torch.where(mask, cols, mask.shape[1])                       # False -> M: sorts last
+    idx = key.sort(dim=1).values[:, :k]
+    return torch.where(idx < mask.shape[1], idx, -1)
+
+def sets_mask(rows: Tensor,    # (N, k) int64 neighbour table of one direction (-1 = empty slot)
+              idx,             # (B,) the batch's indices into the table
+              M: int,          # the bank size the mask spans
+             ) -> Tensor:      # (B, M) bool
+    "The (B, M) neighbour mask of a batch read from an epoch's table."
+    r = rows[torch.as_tensor(idx, device=rows.device).long()]
+    if r.numel() and int(r.max()) >= M: raise ValueError(f"neighbour table holds index {int(r.max())} for a bank of {M}")
+    out = torch.zeros(r.shape[0], M + 1, dtype=torch.bool, device=rows.device)
+    out.scatter_(1, torch.where(r < 0, M, r), True)
+    return out[:, :M]
+
+@torch.no_grad()
+def epoch_neighbour_sets(z_v: Tensor, z_r: Tensor,   # (N_v, D), (N_r, D) the epoch's clean descriptors (also the bank)
+                         regions: int, rho_intra: int = 10, rho_inter: int = 10,
+                         cams_v=None, labels_v=None, cams_r=None, labels_r=None, local_v=None, local_r=None,
+                         camera_rule: str = 'local', rule: str = 'intersect', kappa: float | None = 0.9,
+                         chunk: int = 1024,          # queries per block (memory: chunk x N per region space)
+                        ) -> dict[str, Tensor]:      # {'vv', 'rr', 'vr', 'rv'} -> (N_m, k) int64 tables
+    """M16 + M17 once per epoch (TokenMatcher): every sample's reliable sets against the epoch's descriptors, the sample
+    itself included in its intra-modal set, as tables for `sets_mask`."""
+    out = {}
+    for key, q, bank, cams, labels, local, rho in (('vv', z_v, z_v, cams_v, labels_v, local_v, rho_intra),
+                                                   ('rr', z_r, z_r, cams_r, labels_r, local_r, rho_intra),
+                                                   ('vr', z_v, z_r, None, None, None, rho_inter),
+                                                   ('rv', z_r, z_v, None, None, None, rho_inter)):
+        ref = _refine_args(key, cams, labels, local, camera_rule) if key[0] == key[1] else None
+        blocks = []
+        for s in range(0, len(q), chunk):
+            m = neighbour_mask(q[s:s + chunk], bank, regions, rho, rule=rule, kappa=kappa)
+            if ref is not None:
+                c, lab = (torch.as_tensor(v, device=m.device).long() for v in ref)
+                m = camera_refine(m, c[s:s + chunk], lab[s:s + chunk], c, lab, rule=camera_rule)
+            blocks.append(mask_rows(m))
+        k = max([b.shape[1] for b in blocks], default=0)
+        out[key] = torch.cat([F.pad(b, (0, k - b.shape[1]), value=-1) for b in blocks]) if blocks else \
+            torch.zeros(0, 0, dtype=torch.long)
+    return out
+
+def epoch_directions(epoch: int) -> tuple:
+    "TokenMatcher's terms of an epoch: both intra-modal ones, and v->r on even epochs, r->v on odd ones."
+    return ('vv', 'rr', 'vr') if int(epoch) % 2 == 0 else ('vv', 'rr', 'rv')
