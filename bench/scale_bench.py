@@ -134,10 +134,14 @@ def sysu_like(n_v: int = 22258, n_r: int = 11909, n_ids: int = 395, regions: int
 
 
 # ------------------------------------------------------------------------------------------------ the stages
+OVERRIDES: list = []   # --set key=value: config overrides (e.g. vrnl_sets=epoch), passed on to every child process
+
 def bench_config():
     "The paper preset (`config.sysu`): eps 0.6, min_samples 4, k1 30, k2 6, mu 3, rho 10, 4 x 16 per modality, 200 iters."
-    from usl_vireid_nb.config import sysu
-    return sysu('(not read: descriptors are generated)', pretrained='none')
+    from usl_vireid_nb.config import apply_overrides, sysu
+    return apply_overrides(sysu('(not read: descriptors are generated)', pretrained='none'), OVERRIDES)
+
+NB_KEYS = ('nb_vv', 'nb_rr', 'nb_vr', 'nb_rv')   # vrnl_sets='epoch': the plan's neighbour tables, saved between stages
 
 def _quality(y, true, cams):
     "Clusters, outliers, ARI, purity (um.pseudo_label_quality) and the share of clusters that hold one camera only."
@@ -159,8 +163,10 @@ def _plan(ctx, cfg):
     from usl_vireid_nb.config import live_terms
     from usl_vireid_nb.epoch import EpochPlan
     e = cfg.phase2_start
+    import torch
+    nb = {k[3:]: torch.as_tensor(ctx[k]) for k in NB_KEYS if ctx.get(k) is not None} or None
     return EpochPlan(e, live_terms(cfg, e), ctx['y_v'], ctx['y_r'], ctx.get('links'), ctx.get('passes'),
-                     ctx.get('local_v'), ctx.get('local_r'))
+                     ctx.get('local_v'), ctx.get('local_r'), neighbours=nb)
 
 def _st_plan(ctx, cfg, timer, breakdown):
     import numpy as np
@@ -178,6 +184,9 @@ def _st_plan(ctx, cfg, timer, breakdown):
         if lab is not None: info[f'local_{m}'] = {'cameras': int(len(np.unique(ctx['cam_' + m]))),
                                                   'local_clusters': int(lab.max() + 1), 'local_outliers': float((lab < 0).mean())}
     out = {k: getattr(plan, k) for k in ('y_v', 'y_r', 'links', 'passes', 'local_v', 'local_r')}
+    if plan.neighbours is not None:
+        out.update({f'nb_{k}': v.cpu() for k, v in plan.neighbours.items()})
+        info['neighbours_per_image'] = {k: float((v >= 0).sum(1).float().mean()) for k, v in plan.neighbours.items()}
     return {k: (None if v is None else np.asarray(v, np.int64)) for k, v in out.items()}, info
 
 def _st_build(ctx, cfg, timer, breakdown):
@@ -205,7 +214,7 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
     from usl_vireid_nb.data import Modality
     from usl_vireid_nb.epoch import EpochState, build_epoch
     from usl_vireid_nb.step import Batch, camera_refinement, momentum_updates, step_losses, total_loss
-    from usl_vireid_nb.vrnl import vrnl_loss, vrnl_masks
+    from usl_vireid_nb.vrnl import epoch_directions, sets_mask, vrnl_loss, vrnl_masks
     dev = ctx['z_v'].device
     st = ctx.get('st') or build_epoch(_descriptors(ctx), _plan(ctx, cfg), cfg, dev)   # a child process: rebuilt, untimed
     p2 = st.phase2
@@ -229,9 +238,14 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
         t = {}
         t0 = time.perf_counter()
         with torch.no_grad():
-            masks = vrnl_masks(z[:len(iv)].detach(), z[-len(ir):].detach(), p2.bank_v.features, p2.bank_r.features,
-                               cfg.regions, cfg.rho_intra, cfg.rho_inter, idx_v=iv_t.to(dev), idx_r=ir_t.to(dev),
-                               rule=cfg.vrnl_rule, kappa=cfg.vrnl_kappa, **camera_refinement(p2, cfg))
+            if cfg.vrnl_sets == 'epoch':                         # the epoch's tables looked up (TokenMatcher)
+                M = {'v': len(ctx['y_v']), 'r': len(ctx['y_r'])}
+                masks = {k: sets_mask(t_, iv_t.to(dev) if k[0] == 'v' else ir_t.to(dev), M[k[1]])
+                         for k, t_ in p2.neighbours.items()}
+            else:
+                masks = vrnl_masks(z[:len(iv)].detach(), z[-len(ir):].detach(), p2.bank_v.features, p2.bank_r.features,
+                                   cfg.regions, cfg.rho_intra, cfg.rho_inter, idx_v=iv_t.to(dev), idx_r=ir_t.to(dev),
+                                   rule=cfg.vrnl_rule, kappa=cfg.vrnl_kappa, **camera_refinement(p2, cfg))
         _sync(dev); t['vrnl_masks_s'] = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), time.process_time()
         L = step_losses({'z': z, 'mc': None, 'g': None}, b, st, cfg, maal={})
@@ -263,18 +277,18 @@ def _st_step(ctx, cfg, timer, breakdown, reps=5):
     info = {k: med(k) for k in ('vrnl_masks_s', 'step_losses_backward_s', 'momentum_updates_s', 'vrnl_loss_s',
                                 'vrnl_loss_every_query_s', 'losses_without_vrnl_s')}
     info.update(reps=reps, queries=f"{cfg.batch_size} + {cfg.batch_size}", terms=runs[0]['terms'],
-                neighbours_per_query=runs[0]['neighbours_per_query'], camera_rule=cfg.camera_rule if cfg.camera_refine else None,
+                vrnl_sets=cfg.vrnl_sets, neighbours_per_query=runs[0]['neighbours_per_query'], camera_rule=cfg.camera_rule if cfg.camera_refine else None,
                 per_epoch_steps=cfg.iters)
     return {}, info
 
 # name, inputs (from the data or earlier stages), outputs saved for later stages, function, per step (x cfg.iters)?
 STAGES = [
     ('plan', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r'),
-     ('y_v', 'y_r', 'links', 'passes', 'local_v', 'local_r'), _st_plan, False),
+     ('y_v', 'y_r', 'links', 'passes', 'local_v', 'local_r', *NB_KEYS), _st_plan, False),
     ('build', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r', 'y_v', 'y_r', 'links', 'passes', 'local_v',
-               'local_r'), (), _st_build, False),
+               'local_r', *NB_KEYS), (), _st_build, False),
     ('step', ('z_v', 'z_c', 'z_r', 'cam_v', 'cam_r', 'true_v', 'true_r', 'y_v', 'y_r', 'links', 'passes', 'local_v',
-              'local_r'), (), _st_step, True),
+              'local_r', *NB_KEYS), (), _st_step, True),
 ]
 TENSORS = ('z_v', 'z_c', 'z_r')             # loaded as torch tensors on the device; the rest stay numpy arrays
 
@@ -440,7 +454,7 @@ def table(rows, tot) -> str:
     return '\n'.join(lines)
 
 def _child(args, work, extra, timeout):
-    cmd = [sys.executable, str(Path(__file__).resolve()), '--work', str(work), *extra] + \
+    cmd = [sys.executable, str(Path(__file__).resolve()), '--work', str(work), *extra, *(['--set', *args.set] if args.set else [])] + \
           (['--threads', str(args.threads)] if args.threads else []) + (['--no-breakdown'] if args.no_breakdown else [])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     line = next((l for l in p.stdout.splitlines()[::-1] if l.startswith(MARK)), None)
@@ -463,8 +477,10 @@ def main(argv=None):
     ap.add_argument('--no-one-process', action='store_true',
                     help='skip the second pass that runs every stage in one process (its peak is the epoch\'s)')
     ap.add_argument('--child', help=argparse.SUPPRESS); ap.add_argument('--work', help=argparse.SUPPRESS)
+    ap.add_argument('--set', nargs='*', default=[], help="config overrides key=value (e.g. vrnl_sets=epoch)")
     ap.add_argument('--sizes', help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    OVERRIDES[:] = a.set
     if a.child: return child_main(a)
     sizes = SMALL_SIZES if a.small else SYSU_SIZES
     t_start, load0, one = time.time(), os.getloadavg(), None
@@ -504,7 +520,7 @@ def main(argv=None):
                                 if not k.endswith('_s')}},
            'config': {k: getattr(bench_config(), k) for k in ('eps', 'min_samples', 'k1', 'k2', 'mu', 'rho_intra',
                       'rho_inter', 'batch_ids', 'num_instances', 'iters', 'cam_norm', 'match_ca', 'vrnl_rule',
-                      'camera_rule', 'um_rule', 'shared_build', 'vra_pass2')},
+                      'camera_rule', 'um_rule', 'shared_build', 'vra_pass2', 'vrnl_sets')},
            'stages': rows, 'totals': tot, 'bench_wall_s': time.time() - t_start}
     if one is not None:
         res['one_process'] = one

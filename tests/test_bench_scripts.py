@@ -152,3 +152,13 @@ def test_rid_margin_smoke(tmp_path):
     res = json.loads(out.read_text())
     assert res['setup']['preset'] == 'test' and res['setup']['weights'].startswith('random')
     assert 0 < res['suggested_margin'] < 1 and res['pooled']['diff']['n'] > 0 and res['pooled']['same']['n'] > 0
+
+def test_demo_speed_tiny(tmp_path):
+    "The main job's speed script at tiny size: both presets in fp32 (bf16 where the CPU has it), the ratio, the projection."
+    js = tmp_path/'ds.json'
+    _ok(run(ROOT/'bench'/'demo_speed.py', '--seeds', '0', '--set', *TINY, 'epochs=1', '--previous', 'epochs=2', 'eval_every=1',
+            '--out', tmp_path/'runs', '--json', js, timeout=300))
+    res = json.loads(js.read_text())
+    assert {'previous', 'default'} <= set(res['runs']) and res['speedup_fp32_previous_over_default'] > 0
+    assert set(res['cpu_features']) >= {'avx2', 'avx512_bf16'} and ('default_bf16' in res['runs']) == res['native_bf16']
+    assert res['projection']['default_demo_s_projected'] > 0 and 'gain_rank1' in res['runs']['default']['0']

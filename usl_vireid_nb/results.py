@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'MODULE_ROWS', 'bench_json', 'table3_rows', 'table3_markdown', 'table3_findings',
-           'module_effects', 'plot_table3', 'plot_curves', 'sweep_summary', 'measured_lines', 'measured_table',
-           'run_facts']
+__all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'MODULE_ROWS', 'OPTION_ROWS', 'bench_json', 'table3_rows', 'table3_markdown',
+           'table3_findings', 'module_effects', 'option_effects', 'gap_closed', 'plot_table3', 'plot_curves',
+           'sweep_summary', 'measured_lines', 'measured_table', 'run_facts']
 
 # %% ../nbs/12c_results.ipynb #6638d2c6
 RESULTS = Path(__file__).resolve().parents[1]/'bench'/'results' if '__file__' in globals() else Path('../bench/results')
@@ -30,7 +30,11 @@ ROW_TEXT = {'untrained': 'untrained (epoch 0)', 'baseline': 'baseline: L_base on
             '-vra': 'full − VRA', '-vrnl': 'full − VRNL', '-um': 'full − UM', 'full_rev1': 'full, revision 1',
             'ca_aug': 'full, CA as augmentation only', 'supervised': 'supervised bound (true identities)',
             'oracle_links': 'full, links from the true identities',
-            'oracle_links-um': 'full − UM, links from the true identities'}
+            'oracle_links-um': 'full − UM, links from the true identities',
+            '+shared_intra': 'full + intra terms on the shared memories', '+ca_cross': 'full + CA copies in the cross terms',
+            '+vrnl_epoch': 'full + neighbour sets once per epoch', '+um_all': 'full + UM over all links (live r term)',
+            '+mate': "full + TokenMatcher's mate rule", '+centroids': 'full + normalised centroids (M13)',
+            '+cosine': 'full + cosine phase-2 lr', 'tokenmatcher': "full with TokenMatcher's whole stage 2"}
 
 def _values(row: dict, mode: str, metric: str) -> np.ndarray:
     return np.array([r[mode][metric] for r in row['per_seed'].values()], float)
@@ -112,6 +116,28 @@ def module_effects(t3: dict, mode: str = 'all') -> list[dict]:
         out.append(e)
     return out
 
+# %% ../nbs/12c_results.ipynb #b47a4a4a
+OPTION_ROWS = ('+shared_intra', '+ca_cross', '+vrnl_epoch', '+um_all', '+mate', '+centroids', '+cosine', 'tokenmatcher')
+
+def option_effects(t3: dict, rows=OPTION_ROWS, against: str = 'full', mode: str = 'all') -> list[dict]:
+    """Per row of `rows` that `t3` has: its paired mean difference from `against` in Rank-1 and mAP, the seeds where it is
+    higher, the seeds' spread (the larger std of the two rows) and the verdict: 'helps' / 'hurts' beyond that spread, else
+    'within the spread'."""
+    out = []
+    for r in rows:
+        if r not in t3['rows'] or against not in t3['rows']: continue
+        d, sa, sb, wins, n = _paired(t3, r, against, mode)
+        dm = _paired(t3, r, against, mode, 'mAP')[0]
+        spread = max(sa, sb)
+        out.append({'row': r, 'Rank-1': round(d, 2), 'mAP': round(dm, 2), 'wins': wins, 'seeds': n, 'spread': round(spread, 2),
+                    'verdict': 'within the spread' if abs(d) <= spread else ('helps' if d > 0 else 'hurts')})
+    return out
+
+def gap_closed(t3: dict, row: str, mode: str = 'all', low: str = 'phase1', high: str = 'supervised') -> float:
+    "The share of the Rank-1 distance from `low` to `high` (means over seeds) that `row` closes."
+    r, lo, hi = (float(np.mean(_values(t3['rows'][k], mode, 'Rank-1'))) for k in (row, low, high))
+    return (r - lo) / (hi - lo) if hi != lo else float('nan')
+
 # %% ../nbs/12c_results.ipynb #ee6216f6
 def plot_table3(t3: dict, mode: str = 'all', ax=None):
     "Horizontal bars of Rank-1 and mAP per row (mean, std over seeds as error bars)."
@@ -173,6 +199,30 @@ def measured_lines(root=None) -> list[str]:
         if eff: L.append(_line("each module's effect on all-search Rank-1, added / left out (chapter 13)",
                                '; '.join(f"{e['module']} {r1(e, 'added'):+.1f} / {r1(e, 'left_out'):+.1f} ({e['verdict']})"
                                          for e in eff), 'bench/ablation_bench.py'))
+        opt = option_effects(t3)
+        if opt: L.append(_line("TokenMatcher's stage-2 options added to the full method, all-search Rank-1 paired by seed "
+                               "(chapter 13)", '; '.join(f"{o['row']} {o['Rank-1']:+.1f} ({o['verdict']})" for o in opt)
+                               + (f"; gap from phase 1 to the supervised bound closed: full {gap_closed(t3, 'full'):.0%}, "
+                                  f"TokenMatcher's stage 2 {gap_closed(t3, 'tokenmatcher'):.0%}"
+                                  if {'tokenmatcher', 'supervised'} <= set(t3['rows']) else ''), 'bench/ablation_bench.py'))
+    rp = bench_json('regdb_pair', root)
+    if rp and all(r['per_seed'] for r in rp['rows'].values()):
+        r1 = lambda r, m: np.mean([s[m]['Rank-1'] for s in rp['rows'][r]['per_seed'].values()])
+        L.append(_line(f"RegDB layout (synthetic, trial 1), the paper's setting vs TokenMatcher's recipe, "
+                       f"{len(rp['rows']['paper']['per_seed'])} seeds (Rank-1 visible→infrared / infrared→visible)",
+                       '; '.join(f"{r} {r1(r, 'v2i'):.1f} / {r1(r, 'i2v'):.1f}" for r in rp['rows']), 'bench/regdb_pair.py'))
+    ds = bench_json('demo_speed', root)
+    if ds and 'summary' in ds:
+        s, pj = ds['summary'], ds['projection']
+        bf = f"; with bf16 {s['default_bf16']['seconds']:.0f} s" if 'default_bf16' in s else ''
+        L.append(_line(f"the main job's training, default vs the previous demo, fp32, seeds {', '.join(ds['runs']['default'])} "
+                       f"({ds['machine']['cpu']}, {ds['machine']['cores']} cores)",
+                       f"{s['default']['seconds']:.0f} s vs {s['previous']['seconds']:.0f} s "
+                       f"(x{ds['speedup_fp32_previous_over_default']:.2f} faster){bf}; Rank-1 gain over the untrained model "
+                       f"{s['default']['gain_rank1']:+.1f} (lowest seed {s['default']['gain_rank1_min']:+.1f}) vs "
+                       f"{s['previous']['gain_rank1']:+.1f}; projected on the slow CPU of issue 24: "
+                       f"{pj['default_demo_s_projected']:.0f} s (measured there: {pj['previous_demo_s']} s before)",
+                       'bench/demo_speed.py'))
     amp = bench_json('amp', root)
     if amp:
         s = amp['summary']
