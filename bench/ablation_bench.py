@@ -17,6 +17,9 @@ Rows (each over `--seeds`, per seed all-search and indoor-search Rank-1, mAP, mI
                 neighbour sets once per epoch, UM over all links (a live infrared term), the mate rule (0.03 -> 0.12),
                 normalised centroids in M13, a cosine phase-2 lr
     tokenmatcher  full with all of them (config.TOKENMATCHER): TokenMatcher's stage 2 as one row
+    full_rev3   full with the options revision 3 adopts (config.REV3, the defaults since: chapter 13 says why)
+    full_p1     full again, for a seed whose phase-1 checkpoint was made anew and differs from the one the `full` row
+                continued from (12c's option_effects pairs each row with the `full` of the same phase-1 epochs)
     oracle_links (opt-in) full, with VRA links from the true identities: a bound on what better matching buys
     oracle_links-um (opt-in) the same without UM: whether UM helps once the links it groups over are right
 
@@ -40,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from usl_vireid_nb.config import LEGACY, TOKENMATCHER, apply_overrides, overrides_of, preset, synthetic, tiny
+from usl_vireid_nb.config import LEGACY, REV3, TOKENMATCHER, apply_overrides, overrides_of, preset, synthetic, tiny
 
 from _machine import command, machine
 from usl_vireid_nb.epoch import prepare_data
@@ -73,6 +76,8 @@ ROWS = {   # row -> (overrides of the preset, shares the phase-1 checkpoint)
     '+centroids': ({'centroids': 'normalised'}, True),
     '+cosine': ({'lr_schedule': 'cosine'}, True),
     'tokenmatcher': (dict(TOKENMATCHER), True),
+    'full_rev3': (dict(REV3), True),
+    'full_p1': ({}, True),
     'oracle_links': ({}, True),
     'oracle_links-um': ({'use_um': False}, True),
 }

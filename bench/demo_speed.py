@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from usl_vireid_nb.config import apply_overrides, synthetic
+from usl_vireid_nb.config import PRE_REV3, apply_overrides, synthetic
 from usl_vireid_nb.runtime import cpu_flags, cpu_has_bf16
 from usl_vireid_nb.synthetic import make_synthetic
 from usl_vireid_nb.trainer import Trainer
 from _machine import command, machine
 
 METRICS = ('Rank-1', 'mAP', 'mINP')
-# the demo before issue 24: 12 epochs (6 + 6) of 40 iterations, evaluated after epochs 4, 8 and 12, the paper's
-# phase-2 forms (TokenMatcher's stage-2 options off)
-PREVIOUS = dict(epochs=12, phase2_start=7, iters=40, eval_every=4)
+# the demo before issue 24: the same 12 epochs (6 + 6) of 40 iterations with P x K = 4 x 8 per modality, evaluated
+# after epochs 4, 8 and 12, and revision 2's phase-2 forms (config.PRE_REV3)
+PREVIOUS = dict(num_instances=8, eval_every=4)
 # where the previous demo was timed on a CPU without bf16: issue 24's measurement (a fresh clone, a quiet machine)
 SLOW_CPU = {'cpu': 'AMD EPYC, Zen 1 (AVX2, no AVX-512, no native bf16), 2 cores', 'previous_demo_s': 645,
             'source': 'issue 24 (the README main job timed from a fresh clone: 645 s of training)'}
@@ -38,13 +38,13 @@ def main(argv=None):
     ap.add_argument('--seeds', type=int, nargs='*', default=[0, 1, 2])
     ap.add_argument('--set', nargs='*', default=[], help='config overrides key=value for every run')
     ap.add_argument('--previous', nargs='*', default=None, help='the previous demo as overrides of the default '
-                    f'(default: {" ".join(f"{k}={v}" for k, v in PREVIOUS.items())} and the paper\'s phase-2 forms)')
+                    f'(default: {" ".join(f"{k}={v}" for k, v in PREVIOUS.items())} and revision 2\'s phase-2 forms)')
     ap.add_argument('--out', default='runs/demo_speed')
     ap.add_argument('--json', default='bench/results/demo_speed.json')
     a = ap.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     default = apply_overrides(synthetic(progress=False, data_root=str(out/'data')), a.set)
-    prev_ov = a.previous if a.previous is not None else {**PREVIOUS, **PAPER_FORMS}
+    prev_ov = a.previous if a.previous is not None else {**PREVIOUS, **PRE_REV3}
     previous = apply_overrides(default, prev_ov)
     make_synthetic(out/'data', n_train_ids=default.synth_train_ids, n_test_ids=default.synth_test_ids,
                    n_images=default.synth_images, seed=default.seed)
@@ -80,9 +80,6 @@ def main(argv=None):
     print(f"fp32 speed-up of the default over the previous demo: {ratio:.2f}x; projected on the slow CPU: "
           f"{res['projection']['default_demo_s_projected']:.0f} s -> {a.json}")
 
-
-PAPER_FORMS = dict(shared_intra=False, ca_cross=False, vrnl_sets='step', um_rule='two_hop', alpha3_late='none',
-                   centroids='mean', lr_schedule='step', delta1=0.6, delta2=0.4)   # phase 2 before TokenMatcher's options
 
 if __name__ == '__main__':
     main()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from usl_vireid_nb.config import REGDB_TOKENMATCHER, TrainConfig, apply_overrides, evidence, overrides_of, regdb, tiny
+from usl_vireid_nb.config import PRE_REV3, REGDB_TOKENMATCHER, TrainConfig, apply_overrides, evidence, overrides_of, regdb, tiny
 from usl_vireid_nb.synthetic import make_synthetic
 from _machine import command, machine
 from ablation_bench import run
@@ -31,9 +31,10 @@ METRICS = ('Rank-1', 'mAP', 'mINP')
 
 
 def base_config(root, tiny_run: bool = False) -> TrainConfig:
-    "The RegDB preset (trial 1, N = 6) with the evidence preset's method and schedule (or tiny()'s)."
+    "The RegDB preset (trial 1, N = 6) with the evidence preset's schedule and sizes (or tiny()'s) and today's phase-2 forms."
     scale = tiny(epochs=2, eval_every=2) if tiny_run else evidence()
-    ov = [o for o in overrides_of(scale, TrainConfig()) if not o.startswith(tuple(k + '=' for k in DATA_KEYS))]
+    skip = DATA_KEYS + tuple(PRE_REV3)               # the evidence preset pins Table 3's phase-2 forms: today's defaults here
+    ov = [o for o in overrides_of(scale, TrainConfig()) if not o.startswith(tuple(k + '=' for k in skip))]
     extra = ['regions=4'] if tiny_run else []             # test_vit has 4 patch rows: too few for RegDB's N = 6
     return apply_overrides(regdb(root, trial=1), ov + extra + ['progress=false'])
 

@@ -34,7 +34,9 @@ ROW_TEXT = {'untrained': 'untrained (epoch 0)', 'baseline': 'baseline: L_base on
             '+shared_intra': 'full + intra terms on the shared memories', '+ca_cross': 'full + CA copies in the cross terms',
             '+vrnl_epoch': 'full + neighbour sets once per epoch', '+um_all': 'full + UM over all links (live r term)',
             '+mate': "full + TokenMatcher's mate rule", '+centroids': 'full + normalised centroids (M13)',
-            '+cosine': 'full + cosine phase-2 lr', 'tokenmatcher': "full with TokenMatcher's whole stage 2"}
+            '+cosine': 'full + cosine phase-2 lr', 'tokenmatcher': "full with TokenMatcher's whole stage 2",
+            'full_rev3': '**full, revision 3 (the defaults)**',
+            'full_p1': 'full, again from a phase-1 checkpoint made anew'}
 
 def _values(row: dict, mode: str, metric: str) -> np.ndarray:
     return np.array([r[mode][metric] for r in row['per_seed'].values()], float)
@@ -117,20 +119,43 @@ def module_effects(t3: dict, mode: str = 'all') -> list[dict]:
     return out
 
 # %% ../nbs/12c_results.ipynb #b47a4a4a
-OPTION_ROWS = ('+shared_intra', '+ca_cross', '+vrnl_epoch', '+um_all', '+mate', '+centroids', '+cosine', 'tokenmatcher')
+OPTION_ROWS = ('+shared_intra', '+ca_cross', '+vrnl_epoch', '+um_all', '+mate', '+centroids', '+cosine', 'tokenmatcher',
+               'full_rev3')
 
-def option_effects(t3: dict, rows=OPTION_ROWS, against: str = 'full', mode: str = 'all') -> list[dict]:
-    """Per row of `rows` that `t3` has: its paired mean difference from `against` in Rank-1 and mAP, the seeds where it is
-    higher, the seeds' spread (the larger std of the two rows) and the verdict: 'helps' / 'hurts' beyond that spread, else
-    'within the spread'."""
+def _phase1_points(t3: dict, row: str, seed: str) -> list:
+    "The test points of `row`'s curve for `seed` before phase 2: what its phase-1 checkpoint decided."
+    p2 = t3.get('config', {}).get('phase2_start', 10 ** 9)
+    return [p for p in t3['rows'][row].get('curves', {}).get(seed, []) if p[0] < p2]
+
+def _against(t3: dict, row: str, seed: str, against) -> str | None:
+    """The first row of `against` that has `seed` and continued from the same phase-1 checkpoint as `row` (equal phase-1
+    test points; rows without curves are taken as they are), else None."""
+    for a in against:
+        if a in t3['rows'] and seed in t3['rows'][a]['per_seed']:
+            pa, pr = _phase1_points(t3, a, seed), _phase1_points(t3, row, seed)
+            if not pa or not pr or pa == pr: return a
+    return None
+
+def option_effects(t3: dict, rows=OPTION_ROWS, against=('full_p1', 'full'), mode: str = 'all') -> list[dict]:
+    """Per row of `rows` that `t3` has: its mean difference from the full method in Rank-1 and mAP, paired seed by seed
+    with the `against` row that continued from the same phase-1 checkpoint, the seeds where it is higher, the seeds'
+    spread (the larger std of the two sides) and the verdict: 'helps' / 'hurts' beyond that spread, else 'within the
+    spread'."""
+    against = (against,) if isinstance(against, str) else tuple(against)
     out = []
     for r in rows:
-        if r not in t3['rows'] or against not in t3['rows']: continue
-        d, sa, sb, wins, n = _paired(t3, r, against, mode)
-        dm = _paired(t3, r, against, mode, 'mAP')[0]
-        spread = max(sa, sb)
-        out.append({'row': r, 'Rank-1': round(d, 2), 'mAP': round(dm, 2), 'wins': wins, 'seeds': n, 'spread': round(spread, 2),
-                    'verdict': 'within the spread' if abs(d) <= spread else ('helps' if d > 0 else 'hurts')})
+        if r not in t3['rows']: continue
+        pairs = [(s, _against(t3, r, s, against)) for s in sorted(t3['rows'][r]['per_seed'])]
+        pairs = [(s, a) for s, a in pairs if a is not None]
+        if not pairs: continue
+        v = lambda row, s, m: t3['rows'][row]['per_seed'][s][mode][m]
+        d = {m: np.array([v(r, s, m) - v(a, s, m) for s, a in pairs]) for m in ('Rank-1', 'mAP')}
+        spread = max(np.std([v(r, s, 'Rank-1') for s, _ in pairs]), np.std([v(a, s, 'Rank-1') for s, a in pairs]))
+        dr = float(d['Rank-1'].mean())
+        out.append({'row': r, 'Rank-1': round(dr, 2), 'mAP': round(float(d['mAP'].mean()), 2),
+                    'wins': int((d['Rank-1'] > 0).sum()), 'seeds': len(pairs), 'spread': round(float(spread), 2),
+                    'against': {s: a for s, a in pairs},
+                    'verdict': 'within the spread' if abs(dr) <= spread else ('helps' if dr > 0 else 'hurts')})
     return out
 
 def gap_closed(t3: dict, row: str, mode: str = 'all', low: str = 'phase1', high: str = 'supervised') -> float:
@@ -202,9 +227,10 @@ def measured_lines(root=None) -> list[str]:
         opt = option_effects(t3)
         if opt: L.append(_line("TokenMatcher's stage-2 options added to the full method, all-search Rank-1 paired by seed "
                                "(chapter 13)", '; '.join(f"{o['row']} {o['Rank-1']:+.1f} ({o['verdict']})" for o in opt)
-                               + (f"; gap from phase 1 to the supervised bound closed: full {gap_closed(t3, 'full'):.0%}, "
-                                  f"TokenMatcher's stage 2 {gap_closed(t3, 'tokenmatcher'):.0%}"
-                                  if {'tokenmatcher', 'supervised'} <= set(t3['rows']) else ''), 'bench/ablation_bench.py'))
+                               + (f"; gap from phase 1 to the supervised bound closed: full (revision 2) {gap_closed(t3, 'full'):.0%}, "
+                                  f"the defaults (revision 3) {gap_closed(t3, 'full_rev3'):.0%}, TokenMatcher's stage 2 "
+                                  f"{gap_closed(t3, 'tokenmatcher'):.0%}"
+                                  if {'tokenmatcher', 'full_rev3', 'supervised'} <= set(t3['rows']) else ''), 'bench/ablation_bench.py'))
     rp = bench_json('regdb_pair', root)
     if rp and all(r['per_seed'] for r in rp['rows'].values()):
         r1 = lambda r, m: np.mean([s[m]['Rank-1'] for s in rp['rows'][r]['per_seed'].values()])
