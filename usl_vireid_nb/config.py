@@ -258,7 +258,7 @@ def synthetic(**kw) -> TrainConfig:
                 lr_phase2=1.0,           # [departs from M20] still learning at the switch: no x0.1, so phase 1 only vs full differ in terms alone
                 match_ca=True,           # [not in the paper] S from the CA view of the visible clusters, MAAL's bridge (link precision: ch. 12b)
                 epochs=12, phase2_start=7,    # [departs from M20] half the epochs per phase, as the paper's 50 + 50
-                iters=40,                # [departs from M20] 40 x (3 x 32) images per epoch: minutes in all on a CPU
+                iters=40,                # [departs from M20] 40 x (3 x 16) images per epoch: minutes in all on a CPU
                 batch_ids=4, num_instances=4,  # [departs from M20] P x K = 16 per modality (the paper: 4 x 16): a step costs its
                                          # images, and the contrast takes its negatives from the memories, not the batch
                                          # (issue 24: the main job in fp32 on 2 cores, bench/results/demo_speed.json)

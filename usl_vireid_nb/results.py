@@ -304,7 +304,26 @@ def measured_table(root=None) -> str:
 
 # %% ../nbs/12c_results.ipynb #19c114d1
 def run_facts(root=None) -> str:
-    "A markdown paragraph: the main job's wall time on the measuring machine and its final Rank-1 / mAP, from `amp.json`."
+    """A markdown paragraph: the main job's wall time on the measuring machine and its final Rank-1 / mAP, from
+    `demo_speed.json` (the default demo, issue 24) or, before that file exists, from `amp.json`."""
+    ds = bench_json('demo_speed', root)
+    if ds and 'summary' in ds:
+        s, m, pj = ds['summary'], ds['machine'], ds['projection']
+        mean_sd = lambda k, m_: (np.mean([r['all'][m_] for r in ds['runs'][k].values()]),
+                                 np.std([r['all'][m_] for r in ds['runs'][k].values()]))
+        k = 'default_bf16' if 'default_bf16' in s else 'default'
+        (r1, r1s), (ap, aps) = mean_sd(k, 'Rank-1'), mean_sd(k, 'mAP')
+        bf = (f"in about {s['default_bf16']['seconds'] / 60:.1f} minutes with the default bf16 autocast (`amp=auto`) and "
+              if 'default_bf16' in s else 'in ')
+        return (f"On {m['cores']} CPU cores ({m['cpu']}, {'native' if ds['native_bf16'] else 'no native'} bf16, no GPU), the "
+                f"default run trains and evaluates {bf}about {s['default']['seconds'] / 60:.1f} minutes in fp32 (what a CPU "
+                f"without native bf16 runs); the synthetic set's generation and the install come on top. On the slower CPU "
+                f"of issue 24 ({pj['cpu']}) that is about {pj['default_demo_s_projected'] / 60:.1f} minutes, projected from "
+                f"the previous demo's {pj['previous_demo_s']} s there and this run's fp32 speed-up "
+                f"(x{ds['speedup_fp32_previous_over_default']:.2f}). It ends at all-search Rank-1 {r1:.1f} ± {r1s:.1f}, mAP "
+                f"{ap:.1f} ± {aps:.1f} (mean ± std over seeds {', '.join(ds['runs'][k])}, "
+                f"{'bf16' if k == 'default_bf16' else 'fp32'}), {s[k]['gain_rank1']:+.1f} Rank-1 over the untrained model. "
+                f"Measured by `{ds['command'].strip()}` on {m['date'][:10]}.")
     amp = bench_json('amp', root)
     if not amp: return '(not measured yet: run `python bench/amp_bench.py`)'
     s, m = amp['summary'], amp['machine']
