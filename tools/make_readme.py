@@ -3,7 +3,7 @@
 Markdown cells are copied as they are; code cells (none are exported from the index) are dropped. After the marker line
 `<!-- measured: ... -->` the table of measured results is inserted, rendered from bench/results/*.json by chapter 12c's
 `measured_table` (never typed by hand), and after `<!-- run: ... -->` the main job's measured time and result (12c's
-`run_facts`, from amp.json). The index's relative links point at the chapters beside it (that is where the docs site has them); in the
+`run_facts`, from demo_speed.json). The index's relative links point at the chapters beside it (that is where the docs site has them); in the
 README at the top of the repository they gain the `nbs/` prefix (`readme_links`)."""
 import json, re
 from pathlib import Path
