@@ -260,7 +260,8 @@ def synthetic(**kw) -> TrainConfig:
                 epochs=12, phase2_start=7,    # [departs from M20] half the epochs per phase, as the paper's 50 + 50
                 iters=40,                # [departs from M20] 40 x (3 x 16) images per epoch: minutes in all on a CPU
                 batch_ids=4, num_instances=4,  # [departs from M20] P x K = 16 per modality (the paper: 4 x 16): a step costs its
-                                         # images, and the contrast takes its negatives from the memories, not the batch
+                                         # images, and the contrast takes its negatives from the memories, not the batch; it costs
+                                         # some Rank-1 (chapter 13)
                                          # (issue 24: the main job in fp32 on 2 cores, bench/results/demo_speed.json)
                 eval_every=12)           # the test protocol after the last epoch (and on the untrained model) only
     return TrainConfig(**{**base, **kw})

@@ -235,7 +235,7 @@ def measured_lines(root=None) -> list[str]:
     if rp and all(r['per_seed'] for r in rp['rows'].values()):
         r1 = lambda r, m: np.mean([s[m]['Rank-1'] for s in rp['rows'][r]['per_seed'].values()])
         L.append(_line(f"RegDB layout (synthetic, trial 1), the paper's setting vs TokenMatcher's recipe, "
-                       f"{len(rp['rows']['paper']['per_seed'])} seeds (Rank-1 visible→infrared / infrared→visible)",
+                       f"seeds {', '.join(rp['rows']['paper']['per_seed'])} (Rank-1 visible→infrared / infrared→visible)",
                        '; '.join(f"{r} {r1(r, 'v2i'):.1f} / {r1(r, 'i2v'):.1f}" for r in rp['rows']), 'bench/regdb_pair.py'))
     ds = bench_json('demo_speed', root)
     if ds and 'summary' in ds:
