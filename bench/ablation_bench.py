@@ -17,6 +17,7 @@ Rows (each over `--seeds`, per seed all-search and indoor-search Rank-1, mAP, mI
                 neighbour sets once per epoch, UM over all links (a live infrared term), the mate rule (0.03 -> 0.12),
                 normalised centroids in M13, a cosine phase-2 lr
     tokenmatcher  full with all of them (config.TOKENMATCHER): TokenMatcher's stage 2 as one row
+    +joint      full with PCA_USLVIReID's joint memory (joint_memory: a third memory over M3b's joint clusters, chapter 10c)
     full_rev3   full with the options revision 3 adopts (config.REV3, the defaults since: chapter 13 says why)
     full_p1     full again, for a seed whose phase-1 checkpoint was made anew and differs from the one the `full` row
                 continued from (12c's option_effects pairs each row with the `full` of the same phase-1 epochs)
@@ -75,6 +76,7 @@ ROWS = {   # row -> (overrides of the preset, shares the phase-1 checkpoint)
     '+mate': ({'um_rule': 'mate', 'alpha3_late': 0.12, 'delta1': 1.0, 'delta2': 1.0}, True),
     '+centroids': ({'centroids': 'normalised'}, True),
     '+cosine': ({'lr_schedule': 'cosine'}, True),
+    '+joint': ({'joint_memory': True}, True),
     'tokenmatcher': (dict(TOKENMATCHER), True),
     'full_rev3': (dict(REV3), True),
     'full_p1': ({}, True),

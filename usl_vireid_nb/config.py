@@ -118,6 +118,8 @@ class Phase2Fields:
     joint_k1: int = 40                # M3b inter-modal k1 (the paper: 40 on SYSU-MM01, 38 on RegDB)
     joint_k2: int = 32                # M3b inter-modal k2 (the paper: 32 on SYSU-MM01, 18 on RegDB)
     joint_boost: float = 1.0          # M3b 'boost': weight of the share of image pairs in one joint cluster
+    joint_memory: bool = False        # PCA_USLVIReID's third memory over M3b's joint clusters: alpha_joint * L_joint in phase 2
+    alpha_joint: float = 1.0          # weight of L_joint (PCA_USLVIReID: 1, in a step of its own)
     shared_build: str = 'partners'    # M15 shared memories from the partners (rev 2) | 'links' (rev 1: all links)
     vra_targets: str = 'single'       # M15 loss: one cross target (rev 2) | 'multi' (rev 1: every linked cluster)
     shared_update: str = 'cross'      # M15 update: both modalities update both (rev 2) | 'own' (rev 1)
@@ -191,7 +193,8 @@ def check_config(cfg: TrainConfig) -> None:
               (cfg.drop_path is None or 0 <= cfg.drop_path < 1, "drop_path must be in [0, 1) or none"),
               (cfg.shared_momentum is None or 0 <= cfg.shared_momentum <= 1, "shared_momentum must be in [0, 1] or none"),
               (cfg.vrnl_kappa is None or 0 <= cfg.vrnl_kappa < 1, "vrnl_kappa must be in [0, 1) or none"),
-              (cfg.alpha3_late is None or cfg.alpha3_late >= 0, "alpha3_late must be >= 0 or none")]
+              (cfg.alpha3_late is None or cfg.alpha3_late >= 0, "alpha3_late must be >= 0 or none"),
+              (cfg.alpha_joint >= 0, "alpha_joint must be >= 0")]
     checks += [(getattr(cfg, k) in v, f"{k} must be one of {', '.join(map(repr, v))}") for k, v in CHOICES.items()]
     bad = [msg for ok, msg in checks if not ok]
     if bad: raise ConfigError("; ".join(bad) + f" (got {cfg.short()})")
@@ -413,6 +416,7 @@ def live_terms(cfg: TrainConfig, epoch: int) -> dict:
         if cfg.use_vrnl and cfg.alpha2 > 0: t['vrnl'] = cfg.alpha2
         a3 = cfg.alpha3 if cfg.alpha3_late is None or not late_phase2(cfg, epoch) else cfg.alpha3_late
         if cfg.use_um and a3 > 0: t['um'] = a3
+        if cfg.joint_memory and cfg.alpha_joint > 0: t['joint'] = cfg.alpha_joint   # PCA_USLVIReID's joint memory (option)
     return t
 
 def late_phase2(cfg: TrainConfig, epoch: int) -> bool:
@@ -445,7 +449,8 @@ def schedule_table(cfg: TrainConfig) -> list:
 
 # %% ../nbs/10a_config.ipynb #e09e4bf3
 _TERM_TEXT = {'base': 'L_base(v,r,c)', 'rid': '{w:g}*R_id', 'cls': 'E-step {w:g}*L_cls', 'ca': '{w:g}*L_ca',
-              'vra': '{w:g}*L_VRA', 'vrnl': '{w:g}*L_VRNL', 'um': '{w:g}*L_UM'}
+              'vra': '{w:g}*L_VRA', 'vrnl': '{w:g}*L_VRNL', 'um': '{w:g}*L_UM',
+              'joint': '{w:g}*L_joint'}
 
 def show_schedule(cfg: TrainConfig, file=None) -> None:
     "Print which loss terms are live in which epochs, with the learning rate, and what each epoch does."
@@ -455,7 +460,8 @@ def show_schedule(cfg: TrainConfig, file=None) -> None:
     p(f"each epoch: extract z (v, r, c=CA of v) -> cluster v and r{' (camera-centred z)' if cfg.cam_norm else ''} "
       f"(c takes v's labels) -> memories Phi^v, Phi^r, Phi^c")
     if cfg.epochs >= cfg.phase2_start:
-        p("  phase 2 adds: S^vr -> mu-capped matching -> shared memories, components, instance banks")
+        p("  phase 2 adds: S^vr -> mu-capped matching -> shared memories, components, instance banks"
+          + (" + joint clusters (M3b) -> joint memory Phi^j" if cfg.joint_memory else ""))
     p("  then per step: forward v|c|r -> loss -> step (E first) -> momentum updates of every memory / bank")
     if cfg.supervised: p("  [bound] pseudo-labels replaced by the true identities, one memory for v, c and r")
     if not cfg.ca_modality: p("  [control] CA copies join the visible stream (Phi^v); E tells v from r; L_ca -> L_conf (uniform)")

@@ -6,9 +6,10 @@
 __all__ = ['training_records', 'check_inputs', 'prepare_data', 'camera_centred', 'ca_extract_transform', 'ImageView',
            'TrainingViews', 'training_views', 'extract_descriptors', 'extract_views', 'Descriptors', 'describe',
            'calibrate_bn', 'clustering_input', 'clusterer', 'pseudo_labels', 'true_labels', 'local_clusterer',
-           'needs_local', 'local_labels', 'cross_modal_links', 'joint_evidence', 'prior_similarity', 'EpochPlan',
-           'needs_phase2', 'plan_epoch', 'neighbour_tables', 'modality_memories', 'supervised_memories', 'Phase2State',
-           'phase2_state', 'EpochState', 'epoch_stats', 'build_epoch', 'epoch_state']
+           'needs_local', 'local_labels', 'cross_modal_links', 'joint_labels', 'joint_evidence', 'prior_similarity',
+           'joint_memory', 'EpochPlan', 'needs_phase2', 'plan_epoch', 'neighbour_tables', 'modality_memories',
+           'supervised_memories', 'Phase2State', 'phase2_state', 'EpochState', 'epoch_stats', 'build_epoch',
+           'epoch_state']
 
 # %% ../nbs/10c_epoch.ipynb #dc795796
 import time, warnings
@@ -255,10 +256,14 @@ def cross_modal_links(f_v, y_v, f_r, y_r,          # what matching sees (N, D) a
     return vra_match(S.cpu(), mu=mu, min_sim=min_sim, pass2=pass2, return_pass=True)
 
 # %% ../nbs/10c_epoch.ipynb #52be2caa
-def joint_evidence(f_v, f_r, y_v, y_r, cfg: TrainConfig) -> torch.Tensor:
-    "(Kv, Kr) share of cross-modal image pairs of clusters i, j that fall into one joint cluster (M3b)."
-    jv, jr = cluster_joint(f_v.cpu().numpy(), f_r.cpu().numpy(), eps=cfg.eps, min_samples=cfg.min_samples,
-                           k1=cfg.joint_k1, k2=cfg.joint_k2)
+def joint_labels(f_v, f_r, cfg: TrainConfig) -> tuple:
+    "M3b's joint pseudo-labels `(joint_v (N_v,), joint_r (N_r,))` over one label space (-1: outlier), with the run's eps, k1, k2."
+    return cluster_joint(f_v.cpu().numpy(), f_r.cpu().numpy(), eps=cfg.eps, min_samples=cfg.min_samples,
+                         k1=cfg.joint_k1, k2=cfg.joint_k2)
+
+def joint_evidence(f_v, f_r, y_v, y_r, cfg: TrainConfig, joint: tuple | None = None) -> torch.Tensor:
+    "(Kv, Kr) share of cross-modal image pairs of clusters i, j that fall into one joint cluster (M3b; `joint`: labels made)."
+    jv, jr = joint_labels(f_v, f_r, cfg) if joint is None else joint
     P = joint_pairs(y_v, y_r, jv, jr, n_v=int(np.max(y_v)) + 1, n_r=int(np.max(y_r)) + 1)
     return torch.as_tensor(P, dtype=torch.float32)
 
@@ -270,6 +275,14 @@ def prior_similarity(similarity, P: torch.Tensor, rule: str = 'boost', weight: f
         if S.shape != P.shape: raise ValueError(f"prior {tuple(P.shape)} and similarity {tuple(S.shape)} differ in shape")
         return S + weight * P.to(S) if rule == 'boost' else torch.where(P.to(S.device) > 0, S, S - 2)
     return with_prior
+
+# %% ../nbs/10c_epoch.ipynb #8ce89351
+def joint_memory(z_v, joint_v, z_r, joint_r, temp: float = 0.05, momentum: float = 0.2,
+                 hard: bool = False) -> ClusterMemory | None:
+    "Phi^j: one entry per joint cluster (M3b labels over v and r, -1 = outlier), the normalised mean of its members; None without one."
+    y = torch.cat([torch.as_tensor(np.asarray(joint_v), dtype=torch.long), torch.as_tensor(np.asarray(joint_r), dtype=torch.long)])
+    if not (y >= 0).any(): return None
+    return ClusterMemory.from_clusters(torch.cat([z_v, z_r]), y, temp=temp, momentum=momentum, hard=hard)
 
 # %% ../nbs/10c_epoch.ipynb #ae7a5dc4
 @dataclass
@@ -285,11 +298,13 @@ class EpochPlan:
     local_r: np.ndarray | None = None
     prior: torch.Tensor | None = None   # (Kv, Kr) M3b's joint evidence P, when the config asks for the prior
     neighbours: dict | None = None      # vrnl_sets='epoch': {'vv', 'rr', 'vr', 'rv'} -> (N_m, k) tables (09 epoch_neighbour_sets)
+    joint_v: np.ndarray | None = None   # (N_v,) M3b joint labels (-1 = outlier), for the prior or the joint memory
+    joint_r: np.ndarray | None = None   # (N_r,)
     seconds: dict = field(default_factory=dict, compare=False)   # wall time of each decision (not part of the plan)
 
 def needs_phase2(terms: dict) -> bool:
     "Whether an epoch with these live terms builds a phase-2 state (links, shared memories, groups, banks)."
-    return any(k in terms for k in ('vra', 'vrnl', 'um'))
+    return any(k in terms for k in ('vra', 'vrnl', 'um', 'joint'))
 
 def plan_epoch(d: Descriptors, cfg: TrainConfig, epoch: int,
                similarity=cluster_similarity,   # M13's S (f_v, y_v, f_r, y_r) -> (Kv, Kr): the seam of a study
@@ -312,8 +327,10 @@ def plan_epoch(d: Descriptors, cfg: TrainConfig, epoch: int,
     f_m = clustering_input(d.z_c, d.cam_v, cfg.cam_norm) if cfg.match_ca else f_v     # M13 from the CA view
     if cfg.centroids != 'mean' and similarity is cluster_similarity:                  # TokenMatcher's normalised centroids
         similarity = partial(cluster_similarity, centroids=cfg.centroids)
+    if cfg.joint_prior != 'none' or 'joint' in terms:                                # M3b, once for the prior and the memory
+        t0 = clock(); plan.joint_v, plan.joint_r = joint_labels(f_v, f_r, cfg); t['cluster_joint'] = clock() - t0
     if cfg.joint_prior != 'none':                                                     # M3b as a prior on S
-        t0 = clock(); plan.prior = joint_evidence(f_v, f_r, y_v, y_r, cfg); t['cluster_joint'] = clock() - t0
+        plan.prior = joint_evidence(f_v, f_r, y_v, y_r, cfg, joint=(plan.joint_v, plan.joint_r))
         similarity = prior_similarity(similarity, plan.prior, cfg.joint_prior, cfg.joint_boost)
     t0 = clock(); plan.links, plan.passes = cross_modal_links(f_m, y_v, f_r, y_r, cfg.mu, cfg.min_sim, cfg.vra_pass2, similarity)
     t['matching'] = clock() - t0
@@ -371,10 +388,15 @@ class Phase2State:
     neighbours: dict | None = None        # vrnl_sets='epoch': the epoch's reliable-set tables (09 sets_mask reads them)
     mate_v: torch.Tensor | None = None    # um_rule='mate': (Kv,) this epoch's mate target of each visible cluster (-1: none)
     mate_r: torch.Tensor | None = None    # (Kr,)
+    joint: ClusterMemory | None = None    # joint_memory: Phi^j over M3b's joint clusters (PCA_USLVIReID)
+    joint_v: torch.Tensor | None = None   # (N_v,) joint label of every visible sample (-1: left out)
+    joint_r: torch.Tensor | None = None   # (N_r,)
 
 def phase2_state(z_v, y_v, z_r, y_r, links, passes, cam_v, cam_r, cfg: TrainConfig, device='cpu',
-                 local_v=None, local_r=None, epoch: int = 0, neighbours: dict | None = None) -> Phase2State:
-    "A, the cross-modal labels and shared memories (M14-M15), the UM groups (M19), the instance banks (M16) for `links`."
+                 local_v=None, local_r=None, epoch: int = 0, neighbours: dict | None = None,
+                 joint: tuple | None = None) -> Phase2State:
+    """A, the cross-modal labels and shared memories (M14-M15), the UM groups (M19), the instance banks (M16) for `links`;
+    with `joint` = (joint_v, joint_r) labels, the joint memory Phi^j."""
     Kv, Kr = int(np.max(y_v)) + 1, int(np.max(y_r)) + 1
     gamma_s = cfg.mem_momentum if cfg.shared_momentum is None else cfg.shared_momentum
     yt_v, yt_r = cross_labels(links, passes, Kv, Kr)
@@ -384,10 +406,14 @@ def phase2_state(z_v, y_v, z_r, y_r, links, passes, cam_v, cam_r, cfg: TrainConf
     gv, gr = um_groups(links, passes, Kv, Kr, rule=rule, links_from=links_from)
     mv, mr = mate_targets(links, passes, Kv, Kr, epoch) if cfg.um_rule == 'mate' else (None, None)
     to = lambda t: None if t is None else t.to(device)
+    jl = (None, None) if joint is None else tuple(torch.as_tensor(np.asarray(a), dtype=torch.long) for a in joint)
+    jm = None if joint is None else joint_memory(z_v, jl[0], z_r, jl[1], temp=cfg.temp, momentum=cfg.mem_momentum,
+                                             hard=cfg.hard)
     return Phase2State(links, passes, link_matrix(links, Kv, Kr).to(device), yt_v.to(device), yt_r.to(device),
                        sv.to(device), sr.to(device), gv.to(device), gr.to(device),
                        InstanceBank(z_v, y_v, cam_v).to(device), InstanceBank(z_r, y_r, cam_r).to(device), to(local_v), to(local_r),
-                       None if neighbours is None else {k: v.to(device) for k, v in neighbours.items()}, to(mv), to(mr))
+                       None if neighbours is None else {k: v.to(device) for k, v in neighbours.items()}, to(mv), to(mr),
+                       to(jm), *(to(a) if jm is not None else None for a in jl))
 
 # %% ../nbs/10c_epoch.ipynb #066ea7cf
 @dataclass
@@ -412,6 +438,9 @@ def epoch_stats(st: EpochState, true_v, true_r) -> dict:
         s.update(links=len(p2.links), links_pass2=int((p2.passes == 2).sum()),
                  merged_groups=multi(p2.groups_v) + multi(p2.groups_r),
                  match_precision=matching_precision(p2.links, st.y_v, true_v, st.y_r, true_r))
+        if p2.joint is not None:                                   # joint clusters, and the share that holds both modalities
+            both = np.intersect1d(p2.joint_v[p2.joint_v >= 0].cpu().numpy(), p2.joint_r[p2.joint_r >= 0].cpu().numpy())
+            s.update(joint_clusters=p2.joint.num_clusters, joint_mixed=len(both) / p2.joint.num_clusters)
     return s
 
 # %% ../nbs/10c_epoch.ipynb #a1887cba
@@ -426,7 +455,8 @@ def build_epoch(d: Descriptors, plan: EpochPlan, cfg: TrainConfig, device='cpu')
         local = lambda a: None if a is None else torch.from_numpy(a)
         st.phase2 = phase2_state(d.z_v, plan.y_v, d.z_r, plan.y_r, plan.links, plan.passes, d.cam_v, d.cam_r, cfg, device,
                                  local_v=local(plan.local_v), local_r=local(plan.local_r), epoch=plan.epoch,
-                                 neighbours=plan.neighbours)
+                                 neighbours=plan.neighbours,
+                                 joint=(plan.joint_v, plan.joint_r) if 'joint' in plan.terms else None)
     st.stats = epoch_stats(st, d.true_v, d.true_r)
     return st
 

@@ -34,7 +34,7 @@ ROW_TEXT = {'untrained': 'untrained (epoch 0)', 'baseline': 'baseline: L_base on
             '+shared_intra': 'full + intra terms on the shared memories', '+ca_cross': 'full + CA copies in the cross terms',
             '+vrnl_epoch': 'full + neighbour sets once per epoch', '+um_all': 'full + UM over all links (live r term)',
             '+mate': "full + TokenMatcher's mate rule", '+centroids': 'full + normalised centroids (M13)',
-            '+cosine': 'full + cosine phase-2 lr', 'tokenmatcher': "full with TokenMatcher's whole stage 2",
+            '+cosine': 'full + cosine phase-2 lr', '+joint': "full + PCA_USLVIReID's joint memory", 'tokenmatcher': "full with TokenMatcher's whole stage 2",
             'full_rev3': '**full, revision 3 (the defaults)**',
             'full_p1': 'full, again from a phase-1 checkpoint made anew'}
 
@@ -119,7 +119,7 @@ def module_effects(t3: dict, mode: str = 'all') -> list[dict]:
     return out
 
 # %% ../nbs/12c_results.ipynb #b47a4a4a
-OPTION_ROWS = ('+shared_intra', '+ca_cross', '+vrnl_epoch', '+um_all', '+mate', '+centroids', '+cosine', 'tokenmatcher',
+OPTION_ROWS = ('+shared_intra', '+ca_cross', '+vrnl_epoch', '+um_all', '+mate', '+centroids', '+cosine', '+joint', 'tokenmatcher',
                'full_rev3')
 
 def _phase1_points(t3: dict, row: str, seed: str) -> list:
