@@ -4,7 +4,8 @@
 the same preset with the schedule it had before) for each seed, alternating which goes first so that a change in the
 machine's load hits both alike, in fp32 (`amp=off`: what every CPU without native bf16 runs) and, on a CPU with native
 bf16, the default once more with `amp=auto`. It writes bench/results/demo_speed.json: per run the wall time of the
-training (data generation excluded: one set is made first and shared), the untrained and final Rank-1, mAP, mINP and
+training (`Trainer.fit`: the untrained model's evaluation, the epochs, the final evaluation; the seed's synthetic set
+is made before any clock starts and shared by the seed's runs), the untrained and final Rank-1, mAP, mINP and
 the gain; per preset the means; the fp32 time ratio previous / default measured in this run; the CPU's features
 (detected, never assumed); and, labelled as a projection, the default's fp32 time on the slower CPU where the previous
 demo was timed (`SLOW_CPU`), from that measurement and this run's ratio.
@@ -43,22 +44,24 @@ def main(argv=None):
     ap.add_argument('--json', default='bench/results/demo_speed.json')
     a = ap.parse_args(argv)
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    default = apply_overrides(synthetic(progress=False, data_root=str(out/'data')), a.set)
+    default = apply_overrides(synthetic(progress=False), a.set)
     prev_ov = a.previous if a.previous is not None else {**PREVIOUS, **PRE_REV3}
     previous = apply_overrides(default, prev_ov)
-    make_synthetic(out/'data', n_train_ids=default.synth_train_ids, n_test_ids=default.synth_test_ids,
-                   n_images=default.synth_images, seed=default.seed)
     flags = cpu_flags()
     bf16 = cpu_has_bf16(flags)
     res = {'default': default.short(), 'previous_overrides': prev_ov, 'machine': machine(),
            'cpu_features': {f: f in flags for f in FEATURES}, 'native_bf16': bf16, 'runs': {}, 'command': command(argv)}
     kinds = [('previous', previous, 'off'), ('default', default, 'off')] + ([('default_bf16', default, 'auto')] if bf16 else [])
     for seed in a.seeds:
+        data = out/f'data_s{seed}'                    # the synthetic set is drawn from the seed: made before any clock
+        make_synthetic(data, n_train_ids=default.synth_train_ids, n_test_ids=default.synth_test_ids,
+                       n_images=default.synth_images, seed=seed)
         order = kinds if seed % 2 == 0 else [kinds[1], kinds[0], *kinds[2:]]
         for name, cfg, amp in order:
-            cfg = apply_overrides(cfg, {'seed': seed, 'amp': amp})
+            cfg = apply_overrides(cfg, {'seed': seed, 'amp': amp, 'data_root': str(data)})
+            tr = Trainer(cfg, out/f'{name}_s{seed}', log=lambda *x: None)   # reads the set, builds the models
             t = time.time()
-            r = Trainer(cfg, out/f'{name}_s{seed}', log=lambda *x: None).fit()
+            r = tr.fit()
             row = {'seconds': time.time() - t, 'untrained': r['untrained']['all'], **{m: r['final'][m] for m in r['final']}}
             row['gain_rank1'] = row['all']['Rank-1'] - row['untrained']['Rank-1']
             res['runs'].setdefault(name, {})[str(seed)] = row
