@@ -107,7 +107,8 @@ def ca_extract_transform(height: int, width: int):
 # %% ../nbs/10c_epoch.ipynb #4b44b2ed
 class ImageView(torch.utils.data.Dataset):
     """Images of an `ImageDataset` through `transform`, items (img, index); decoded images kept in `cache` (a dict) if
-    given; with `memo` (a dict), the transformed items too: only for a deterministic transform (the test-time views)."""
+    given. With `memo` (a dict) the output of a transform that draws no random number is kept too: the whole item, or
+    for a `TwoViews` its first view only (the second, the CA view of extraction, draws its channel anew every time)."""
     def __init__(self, ds, transform, cache=None, memo=None):
         self.ds, self.transform, self.cache, self.memo = ds, transform, cache, memo
     def __len__(self): return len(self.ds)
@@ -117,8 +118,9 @@ class ImageView(torch.utils.data.Dataset):
         return self.cache[i]
     def __getitem__(self, i):
         if self.memo is None: return self.transform(self.image(i)), i
-        if i not in self.memo: self.memo[i] = self.transform(self.image(i))
-        return self.memo[i], i
+        two = isinstance(self.transform, TwoViews)
+        if i not in self.memo: self.memo[i] = (self.transform.t1 if two else self.transform)(self.image(i))
+        return ((self.memo[i], self.transform.t2(self.image(i))) if two else self.memo[i]), i
 
 @dataclass
 class TrainingViews:
@@ -132,15 +134,15 @@ class TrainingViews:
     cam_v: np.ndarray       # (N_v,) camera ids
     cam_r: np.ndarray       # (N_r,)
 
-MEMO_BYTES = 1 << 30   # the test-time views are kept as tensors when all of them fit in 1 GiB (the synthetic set: ~46 MB)
+MEMO_BYTES = 1 << 30   # the plain test-time views are kept as tensors when all of them fit in 1 GiB (the synthetic set: ~28 MB)
 
 def training_views(cfg: TrainConfig, vis: list, ir: list, cache: bool = True, memo_bytes: int = MEMO_BYTES) -> TrainingViews:
     """The four views of the training records `vis`, `ir` at cfg's input size and pad (decoded images shared when `cache`;
-    the extraction views' tensors kept after their first epoch when they fit in `memo_bytes`)."""
+    the plain extraction views' tensors kept after their first epoch when they fit in `memo_bytes`)."""
     H, W = cfg.img_h, cfg.img_w
     ds_v, ds_r = ImageDataset(vis), ImageDataset(ir)
     cv, cr = ({}, {}) if cache else (None, None)
-    keep = cache and (2 * len(vis) + len(ir)) * 3 * H * W * 4 <= memo_bytes     # float32 tensors of v, c and r
+    keep = cache and (len(vis) + len(ir)) * 3 * H * W * 4 <= memo_bytes     # float32 tensors of the plain v and r views
     mv, mr = ({}, {}) if keep else (None, None)
     return TrainingViews(
         train_v=ImageView(ds_v, TwoViews(train_transform(Modality.VIS, H, W, pad=cfg.pad),

@@ -29,7 +29,7 @@ from .runtime import (NonFiniteLossError, all_gather_cat, all_reduce_grads, amp_
                                    broadcast_buffers, load_checkpoint, rng_preserved, rng_state, save_checkpoint,
                                    seed_everything, set_rng_state, dist_info)
 from .epoch import (EpochState, Phase2State, TrainingViews, calibrate_bn, check_inputs, epoch_state,
-                                 prepare_data, training_views)
+                                 prepare_data, training_views, MEMO_BYTES)
 from .step import classifier_terms, make_batch, momentum_updates, step_losses, total_loss
 
 # %% ../nbs/11_trainer.ipynb #79973142
@@ -185,7 +185,7 @@ def build_models(cfg: TrainConfig, device='cpu') -> tuple:
 class Trainer:
     "M20's loop for `cfg`: the stages above once per epoch, side effects in callbacks; records written into `out`."
     def __init__(self, cfg: TrainConfig, out, device=None, log=print, callbacks=(), similarity=cluster_similarity,
-                 cache_images: bool = True, records: list | None = None):
+                 cache_images: bool = True, records: list | None = None, memo_bytes: int = MEMO_BYTES):
         self.cfg, self.out, self.log, self.similarity = cfg, Path(out), log, similarity
         self.rank, self.world = dist_info()
         if device is None: device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else 'cpu'
@@ -194,7 +194,7 @@ class Trainer:
         self.data_report = {}
         if records is None: records = check_inputs(cfg)   # data root and lists, weights rule and file (unless the start checks did)
         self.root, vis, ir = prepare_data(cfg, self.out, report=self.data_report, records=records)
-        self.views = training_views(cfg, vis, ir, cache=cache_images)
+        self.views = training_views(cfg, vis, ir, cache=cache_images, memo_bytes=memo_bytes)
         self.model, self.classifier = build_models(cfg, self.device)   # seeded: generating the data first changes nothing
         if self.rank == 0 and self.model.load_report is not None: log(f"pretrained: {self.model.load_report.summary()}")
         if cfg.pretrained == 'none' and cfg.arch_preset == 'paper': warnings.warn("pretrained=none: ViT-B/16 from random weights")
