@@ -402,15 +402,25 @@ def _trial_lists(root, protocol, mode, trials):
     raise ValueError(f"unknown protocol {protocol!r}; expected 'sysu', 'regdb' or 'llcm'")
 
 def evaluate_model(model_or_encoder, root, protocol:str='sysu', mode:str|None=None, trials=10, height:int=384, width:int=128,
-             batch_size:int=64, device=None, flip:bool=True, max_rank:int=20, num_workers:int=0, per_trial:bool=False):
-    "Run the SYSU-MM01 or RegDB test protocol; mean over trials of Rank-1/5/10/20, mAP, mINP in percent (each image encoded once)."
+             batch_size:int=64, device=None, flip:bool=True, max_rank:int=20, num_workers:int=0, per_trial:bool=False,
+             features:dict|None=None):
+    """Run the SYSU-MM01 or RegDB test protocol; mean over trials of Rank-1/5/10/20, mAP, mINP in percent (each image encoded
+    once). `features`: a dict {(path, modality): descriptor} shared by the calls of one model state (the modes of one
+    evaluation): an image already in it is not encoded again, and the new ones are added."""
     if isinstance(trials, int) and trials < 1: raise ValueError(f"trials must be >= 1, got {trials}")
     lists = _trial_lists(root, protocol, mode, trials)
     if not lists: raise ValueError("no trial to evaluate")
     paths = list(dict.fromkeys(p for q, g in lists for p in q[0] + g[0]))   # every distinct image, first-seen order
     if isinstance(model_or_encoder, nn.Module):
-        feats = extract_features(model_or_encoder, paths, height, width, batch_size, device, flip, num_workers,
-                                 modality=path_modalities(lists, protocol, mode, paths))
+        mods = path_modalities(lists, protocol, mode, paths)
+        keys = list(zip(paths, map(int, mods)))
+        todo = [i for i, k in enumerate(keys) if features is None or k not in features]
+        new = extract_features(model_or_encoder, [paths[i] for i in todo], height, width, batch_size, device, flip,
+                               num_workers, modality=[mods[i] for i in todo]) if todo else None
+        if features is None: feats = new
+        else:
+            features.update(zip((keys[i] for i in todo), new if todo else []))
+            feats = torch.stack([features[k] for k in keys])
     elif callable(model_or_encoder):
         feats = torch.as_tensor(np.asarray(model_or_encoder(paths)), dtype=torch.float32)
         if feats.ndim != 2 or len(feats) != len(paths):

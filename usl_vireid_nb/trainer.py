@@ -47,8 +47,9 @@ def pk_loaders(views: TrainingViews, st: EpochState, cfg: TrainConfig, rank: int
 
 def evaluate_run(model, root, cfg: TrainConfig, device='cpu', modes=None) -> dict:
     "{mode: {Rank-1, Rank-5, Rank-10, Rank-20, mAP, mINP}} of `model` on the run's test protocol (RNG-neutral)."
+    shared = {}                                     # the modes encode each image once (same model state)
     with rng_preserved():
-        return {mode: evaluate_model(model, root, protocol=cfg.protocol, mode=mode,
+        return {mode: evaluate_model(model, root, protocol=cfg.protocol, mode=mode, features=shared,
                                trials=[cfg.trial] if cfg.protocol == 'regdb' else cfg.eval_trials,   # SYSU-MM01, LLCM: random galleries
                                height=cfg.img_h, width=cfg.img_w, batch_size=cfg.extract_batch, device=device,
                                flip=cfg.eval_flip) for mode in (modes or cfg.modes)}
