@@ -51,6 +51,9 @@ def main(argv=None):
     flags = cpu_flags()
     bf16 = cpu_has_bf16(flags)
     res = {'default': default.short(), 'previous_overrides': prev_ov, 'machine': machine(),
+           'previous_code': ("run without the kept test-time views (chapter 10c, memo_bytes=0), as it ran; its evaluations "
+                             "share encoded test images across modes as today's do, a saving it did not have then, so the "
+                             "measured ratio errs low"),
            'cpu_features': {f: f in flags for f in FEATURES}, 'native_bf16': bf16, 'runs': {}, 'command': command(argv)}
     kinds = [('previous', previous, 'off'), ('default', default, 'off')] + ([('default_bf16', default, 'auto')] if bf16 else [])
     for seed in a.seeds:
