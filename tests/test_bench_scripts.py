@@ -162,3 +162,24 @@ def test_demo_speed_tiny(tmp_path):
     assert {'previous', 'default'} <= set(res['runs']) and res['speedup_fp32_previous_over_default'] > 0
     assert set(res['cpu_features']) >= {'avx2', 'avx512_bf16'} and ('default_bf16' in res['runs']) == res['native_bf16']
     assert res['projection']['default_demo_s_projected'] > 0 and 'gain_rank1' in res['runs']['default']['0']
+
+def test_demo_candidates_tiny(tmp_path):
+    "The demo's candidates at tiny size on a validation seed: gains per run, the summary, the choice; a second call reuses the runs."
+    js, args = tmp_path/'dc.json', ('--tiny', '--only', 'A_default', 'L_e10_i32_8x2', '--seeds', '100', '--out', tmp_path/'runs')
+    _ok(run(ROOT/'bench'/'demo_candidates.py', *args, '--json', js, timeout=300))
+    res = json.loads(js.read_text())
+    assert set(res['runs']) == {'A_default', 'L_e10_i32_8x2'} and res['chosen']['name'] == 'L_e10_i32_8x2'
+    r = res['runs']['L_e10_i32_8x2']['100']
+    assert abs(r['gain'] - (r['Rank-1'] - r['untrained Rank-1'])) < 1e-9 and r['seconds'] > 0
+    _ok(run(ROOT/'bench'/'demo_candidates.py', *args, '--json', tmp_path/'again.json', timeout=60))   # reused: no training
+    assert json.loads((tmp_path/'again.json').read_text())['runs'] == res['runs']
+
+def test_demo_profile_tiny(tmp_path):
+    "The main job's profile at tiny size: both presets, every stage timed, the shares adding up to the wall time."
+    js = tmp_path/'dp.json'
+    _ok(run(ROOT/'bench'/'demo_profile.py', '--tiny', '--out', tmp_path/'runs', '--json', js, timeout=300))
+    res = json.loads(js.read_text())
+    for name in ('default', 'previous'):
+        r = res['runs'][name]
+        assert {'calibrate', 'evaluate', 'describe', 'plan', 'build', 'step', 'load'} <= set(r['seconds']), name
+        assert r['seconds']['step'] > 0 and r['seconds']['describe'] > 0 and abs(sum(r['share'].values()) - 1) < 1e-6

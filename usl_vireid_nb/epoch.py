@@ -439,6 +439,7 @@ class EpochState:
     memories: dict                    # 'v', 'c', 'r' -> ClusterMemory | None
     phase2: Phase2State | None = None
     stats: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict, compare=False)   # epoch_state's wall time: describe, the plan's parts, build
 
 def epoch_stats(st: EpochState, true_v, true_r) -> dict:
     "Clusters, outliers and ARI per modality; in phase 2 also links, merged groups, components and matching precision."
@@ -477,6 +478,10 @@ def build_epoch(d: Descriptors, plan: EpochPlan, cfg: TrainConfig, device='cpu')
 def epoch_state(model, views: TrainingViews, cfg: TrainConfig, epoch: int, device='cpu', dtype=None,
                 similarity=cluster_similarity, labels: tuple | None = None) -> EpochState:
     "One epoch as a value: *describe* on every rank (shares gathered) -> *plan* on rank 0 -> one broadcast -> *build* on every rank."
-    d = describe(model, views, cfg, device, dtype)
-    plan = plan_epoch(d, cfg, epoch, similarity, labels) if dist_info()[0] == 0 else None
-    return build_epoch(d, broadcast_object(plan), cfg, device)
+    clock = time.perf_counter
+    t0 = clock(); d = describe(model, views, cfg, device, dtype); t1 = clock()
+    plan = broadcast_object(plan_epoch(d, cfg, epoch, similarity, labels) if dist_info()[0] == 0 else None); t2 = clock()
+    st = build_epoch(d, plan, cfg, device)
+    st.seconds = {'describe': t1 - t0, 'plan': t2 - t1, **{f'plan.{k}': v for k, v in plan.seconds.items()},
+                  'build': clock() - t2}
+    return st

@@ -249,6 +249,12 @@ def measured_lines(root=None) -> list[str]:
                        f"{s['previous']['gain_rank1']:+.1f}; projected on the slow CPU of issue 24: "
                        f"{pj['default_demo_s_projected']:.0f} s (measured there: {pj['previous_demo_s']} s before)",
                        'bench/demo_speed.py'))
+    dp = bench_json('demo_profile', root)
+    if dp and 'default' in dp['runs']:
+        r = dp['runs']['default']
+        L.append(_line(f"where the default demo's time goes, fp32, one run ({dp['machine']['cpu']}, {dp['machine']['cores']} cores)",
+                       f"{r['wall_s']:.0f} s: " + ', '.join(f"{k} {v:.0%}" for k, v in sorted(r['share'].items(), key=lambda kv: -kv[1])
+                                                              if v >= 0.005), 'bench/demo_profile.py'))
     amp = bench_json('amp', root)
     if amp:
         s = amp['summary']
