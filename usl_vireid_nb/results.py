@@ -4,15 +4,15 @@
 
 # %% ../nbs/12c_results.ipynb #c0499577
 from __future__ import annotations
-import json
+import json, re
 from pathlib import Path
 
 import numpy as np
 
 # %% auto #0
 __all__ = ['RESULTS', 'METRICS', 'ROW_TEXT', 'MODULE_ROWS', 'OPTION_ROWS', 'bench_json', 'table3_rows', 'table3_markdown',
-           'table3_findings', 'module_effects', 'option_effects', 'gap_closed', 'plot_table3', 'plot_curves',
-           'sweep_summary', 'measured_lines', 'measured_table', 'run_facts']
+           'table3_findings', 'module_effects', 'option_effects', 'gap_closed', 'portable_command', 'plot_table3',
+           'plot_curves', 'sweep_summary', 'measured_lines', 'measured_table', 'run_facts']
 
 # %% ../nbs/12c_results.ipynb #6638d2c6
 RESULTS = Path(__file__).resolve().parents[1]/'bench'/'results' if '__file__' in globals() else Path('../bench/results')
@@ -162,6 +162,13 @@ def gap_closed(t3: dict, row: str, mode: str = 'all', low: str = 'phase1', high:
     "The share of the Rank-1 distance from `low` to `high` (means over seeds) that `row` closes."
     r, lo, hi = (float(np.mean(_values(t3['rows'][k], mode, 'Rank-1'))) for k in (row, low, high))
     return (r - lo) / (hi - lo) if hi != lo else float('nan')
+
+# %% ../nbs/12c_results.ipynb #a2af55d8
+_ABS = re.compile(r'(?<![\w.~])(?:/[^\s/]+)+/(?=[^\s/])')
+
+def portable_command(cmd: str) -> str:
+    "`cmd` with every absolute path's folders elided: '/work/runs/t3tm_s0' -> '…/t3tm_s0' (relative paths stay)."
+    return _ABS.sub('…/', cmd)
 
 # %% ../nbs/12c_results.ipynb #ee6216f6
 def plot_table3(t3: dict, mode: str = 'all', ax=None):
