@@ -26,9 +26,10 @@ from usl_vireid_nb.trainer import Trainer
 from _machine import command, machine
 
 METRICS = ('Rank-1', 'mAP', 'mINP')
-# the demo before issue 24: 12 epochs (6 + 6) of 40 iterations with P x K = 4 x 8 per modality, evaluated
-# after epochs 4, 8 and 12, and revision 2's phase-2 forms (config.PRE_REV3); it runs without the kept test-time views
-PREVIOUS = dict(epochs=12, phase2_start=7, iters=40, batch_ids=4, num_instances=8, eval_every=4)
+# the demo before issue 24: the 'demo' backbone preset's width (192, 3 heads), 12 epochs (6 + 6) of 40 iterations with
+# P x K = 4 x 8 per modality, evaluated after epochs 4, 8 and 12, and revision 2's phase-2 forms (config.PRE_REV3); it
+# runs without the kept test-time views
+PREVIOUS = dict(embed_dim=None, num_heads=None, epochs=12, phase2_start=7, iters=40, batch_ids=4, num_instances=8, eval_every=4)
 # where the previous demo was timed on a CPU without bf16: issue 24's measurement (a fresh clone, a quiet machine)
 SLOW_CPU = {'cpu': 'AMD EPYC, Zen 1 (AVX2, no AVX-512, no native bf16), 2 cores', 'previous_demo_s': 645,
             'source': 'issue 24 (the README main job timed from a fresh clone: 645 s of training)'}

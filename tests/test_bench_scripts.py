@@ -164,14 +164,19 @@ def test_demo_speed_tiny(tmp_path):
     assert res['projection']['default_demo_s_projected'] > 0 and 'gain_rank1' in res['runs']['default']['0']
 
 def test_demo_candidates_tiny(tmp_path):
-    "The demo's candidates at tiny size on a validation seed: gains per run, the summary, the choice; a second call reuses the runs."
+    """The demo's candidates at tiny size on a validation seed: gains per run, each round's summary (paired with its
+    incumbent, modelled cost), round 1's choice; a second call reuses the runs."""
     js, args = tmp_path/'dc.json', ('--tiny', '--only', 'A_default', 'L_e10_i32_8x2', '--seeds', '100', '--out', tmp_path/'runs')
-    _ok(run(ROOT/'bench'/'demo_candidates.py', *args, '--json', js, timeout=300))
+    _ok(run(ROOT/'bench'/'demo_candidates.py', *args, '--cost-steps', '2', '--json', js, timeout=300))
     res = json.loads(js.read_text())
-    assert set(res['runs']) == {'A_default', 'L_e10_i32_8x2'} and res['chosen']['name'] == 'L_e10_i32_8x2'
+    assert set(res['runs']) == {'A_default', 'L_e10_i32_8x2'} and res['rounds']['1']['chosen']['name'] == 'L_e10_i32_8x2'
+    assert res['rounds']['2']['names'] == ['L_e10_i32_8x2'] and res['rounds']['1']['incumbent'] == 'A_default'
     r = res['runs']['L_e10_i32_8x2']['100']
     assert abs(r['gain'] - (r['Rank-1'] - r['untrained Rank-1'])) < 1e-9 and r['seconds'] > 0
-    _ok(run(ROOT/'bench'/'demo_candidates.py', *args, '--json', tmp_path/'again.json', timeout=60))   # reused: no training
+    s1 = res['rounds']['1']['summary']
+    assert s1['A_default']['cost_vs_incumbent'] == 1.0 and s1['A_default']['paired_vs_incumbent'] == 0.0
+    assert all(c['modelled_s'] > 0 and c['step_s'] > 0 for c in res['cost'].values())
+    _ok(run(ROOT/'bench'/'demo_candidates.py', *args, '--cost-steps', '0', '--json', tmp_path/'again.json', timeout=60))   # reused
     assert json.loads((tmp_path/'again.json').read_text())['runs'] == res['runs']
 
 def test_demo_profile_tiny(tmp_path):

@@ -6,8 +6,8 @@
 __all__ = ['CHOICES', 'RUNTIME_KEYS', 'RETIRED_KEYS', 'LEGACY', 'LEGACY_PAPER_STEM', 'PRE_REV3', 'REV3', 'TOKENMATCHER',
            'REGDB_TOKENMATCHER', 'PRESETS', 'STUDIES', 'ConfigError', 'DataFields', 'BackboneFields', 'ScheduleFields',
            'ClusteringFields', 'MemoryFields', 'PACBAMFields', 'MAALFields', 'Phase2Fields', 'ControlFields',
-           'RecordFields', 'RuntimeFields', 'TrainConfig', 'check_config', 'synthetic', 'sysu', 'regdb', 'llcm',
-           'evidence', 'tiny', 'preset', 'config_keys', 'apply_overrides', 'overrides_of', 'model_kwargs',
+           'RecordFields', 'RuntimeFields', 'TrainConfig', 'vit_dims', 'check_config', 'synthetic', 'sysu', 'regdb',
+           'llcm', 'evidence', 'tiny', 'preset', 'config_keys', 'apply_overrides', 'overrides_of', 'model_kwargs',
            'check_pretrained', 'phase', 'live_terms', 'late_phase2', 'lr_factor', 'eval_epochs', 'schedule_table',
            'show_schedule']
 
@@ -48,6 +48,9 @@ class BackboneFields:
     drop_path: float | None = None    # stochastic depth of the ViT; None = the backbone preset's (paper: 0.3, M20 rev 2)
     stem: str | None = None           # patch stem: 'ics' (TransReID-SSL's file) | 'patch' (timm's files) | 'conv'; None = the preset's
     modality_stems: bool | None = None  # one stem for visible + CA, one for infrared (TokenMatcher); None = the preset's (paper: yes)
+    embed_dim: int | None = None      # ViT width; None = the preset's (paper 768, demo 192): a weights file fixes it
+    depth: int | None = None          # ViT blocks; None = the preset's (paper 12, demo 4)
+    num_heads: int | None = None      # attention heads (embed_dim divisible by them); None = the preset's (paper 12, demo 3)
 
 @dataclass(frozen=True)
 class ScheduleFields:
@@ -177,6 +180,12 @@ CHOICES = {'global_feature': ('gap', 'cls', 'cls+gap'), 'rid_distance': ('rms', 
            'vrnl_sets': ('step', 'epoch'), 'centroids': ('mean', 'normalised'), 'lr_schedule': ('step', 'cosine'), 'amp': ('auto', 'cuda', 'off'),
            'joint_prior': ('none', 'boost', 'restrict'), 'stem': (None, 'patch', 'conv', 'ics')}
 
+def vit_dims(arch_preset: str) -> dict:
+    "The preset's embed_dim and num_heads where it names them ({} for an unknown preset: the model refuses it)."
+    try: kw = backbone_preset(arch_preset)
+    except ValueError: return {}
+    return {k: kw[k] for k in ('embed_dim', 'num_heads') if k in kw}
+
 def check_config(cfg: TrainConfig) -> None:
     "Raise `ConfigError` naming every out-of-range value of `cfg` (called by `TrainConfig.__post_init__`)."
     checks = [(cfg.dataset in ('synthetic', 'sysu', 'regdb', 'llcm'), "dataset must be 'synthetic', 'sysu', 'regdb' or 'llcm'"),
@@ -195,6 +204,10 @@ def check_config(cfg: TrainConfig) -> None:
               (cfg.vrnl_kappa is None or 0 <= cfg.vrnl_kappa < 1, "vrnl_kappa must be in [0, 1) or none"),
               (cfg.alpha3_late is None or cfg.alpha3_late >= 0, "alpha3_late must be >= 0 or none"),
               (cfg.alpha_joint >= 0, "alpha_joint must be >= 0")]
+    vit = {**vit_dims(cfg.arch_preset), **{k: v for k in ('embed_dim', 'num_heads') if (v := getattr(cfg, k)) is not None}}
+    checks += [(all(v is None or v >= 1 for v in (cfg.embed_dim, cfg.depth, cfg.num_heads)), "embed_dim, depth and num_heads must be >= 1 or none"),
+               (not vit.get('embed_dim') or not vit.get('num_heads') or vit['embed_dim'] % vit['num_heads'] == 0,
+                f"embed_dim must be divisible by num_heads (got {vit.get('embed_dim')} and {vit.get('num_heads')})")]
     checks += [(getattr(cfg, k) in v, f"{k} must be one of {', '.join(map(repr, v))}") for k, v in CHOICES.items()]
     bad = [msg for ok, msg in checks if not ok]
     if bad: raise ConfigError("; ".join(bad) + f" (got {cfg.short()})")
@@ -250,6 +263,9 @@ def synthetic(**kw) -> TrainConfig:
     base = dict(dataset='synthetic',
                 synth_test_ids=48,       # as many test identities as training ones: a steadier Rank-1 than a handful would give
                 arch_preset='demo',      # [departs from M2] small ViT (patch 8, 4 blocks, conv stem): trains from scratch on a CPU
+                embed_dim=128, num_heads=4,   # narrower than the preset's 192 (3 heads): the step is its matrix products, so
+                                         # 0.56x the step's time, and on validation draws it learned more per image
+                                         # (bench/results/demo_candidates.json, round 2)
                 img_h=64, img_w=32,      # [departs from M20] the synthetic people are drawn at 128x64; half size keeps every stripe
                 regions=4,               # as SYSU-MM01 (the synthetic set copies its layout)
                 pad=2,                   # [departs from M1] pad 10 is 2.6% of a 384-pixel height but 16% of 64: a crop shift that large moves every stripe
@@ -260,14 +276,14 @@ def synthetic(**kw) -> TrainConfig:
                 optimizer='adam', lr=3.5e-4,  # [departs from M20] from scratch, no pretrained weights: the peers' Adam, not SGD
                 lr_phase2=1.0,           # [departs from M20] still learning at the switch: no x0.1, so phase 1 only vs full differ in terms alone
                 match_ca=True,           # [not in the paper] S from the CA view of the visible clusters, MAAL's bridge (link precision: ch. 12b)
-                epochs=10, phase2_start=6,    # [departs from M20] half the epochs per phase, as the paper's 50 + 50
-                iters=32,                # [departs from M20] 32 x (3 x 16) images per epoch: a few minutes in all on a CPU
-                batch_ids=8, num_instances=2,  # [departs from M20] P x K = 16 per modality (the paper: 4 x 16): a step costs its
+                epochs=12, phase2_start=7,    # [departs from M20] half the epochs per phase, as the paper's 50 + 50
+                iters=40,                # [departs from M20] 40 x (3 x 16) images per epoch: a few minutes in all on a CPU
+                batch_ids=4, num_instances=4,  # [departs from M20] P x K = 16 per modality (the paper: 4 x 16): a step costs its
                                          # images, and the contrast takes its negatives from the memories, not the batch
-                                         # (issue 24: the main job in fp32 on 2 cores; schedule and batch chosen on other
-                                         # synthetic draws than the test seeds, bench/results/demo_candidates.json; the cost
-                                         # and the Rank-1 on seeds 0-2 in bench/results/demo_speed.json)
-                eval_every=10)           # the test protocol after the last epoch (and on the untrained model) only
+                                         # (issue 24: the main job in fp32 on 2 cores; width, schedule and batch chosen on
+                                         # other synthetic draws than the test seeds, bench/results/demo_candidates.json;
+                                         # the cost and the Rank-1 on seeds 0-2 in bench/results/demo_speed.json)
+                eval_every=12)           # the test protocol after the last epoch (and on the untrained model) only
     return TrainConfig(**{**base, **kw})
 
 def sysu(root, **kw) -> TrainConfig:
@@ -300,6 +316,7 @@ def evidence(**kw) -> TrainConfig:
     base = dict(synth_train_ids=200,   # 48 ids saturate the demo: even the true identities reach only its Rank-1 (ch. 13)
                 eval_every=2,          # a test curve of six points per run (evaluation consumes no random number)
                 epochs=12, phase2_start=7, iters=40, batch_ids=4, num_instances=8,   # the demo's schedule and batch then
+                embed_dim=None, num_heads=None,   # and its backbone: the 'demo' preset's width (192, 3 heads)
                 **PRE_REV3)            # Table 3's phase-2 forms (revision 2)
     return synthetic(**{**base, **kw})
 
@@ -307,7 +324,8 @@ def tiny(**kw) -> TrainConfig:
     "Seconds on a CPU: the synthetic preset with timm's `test_vit`, 6 identities, 3 epochs of 2 iterations (phase 2 from 2)."
     base = dict(arch_preset='test', synth_train_ids=6, synth_test_ids=4, synth_images=2, k1=6, k2=3, min_samples=2,
                 epochs=3, phase2_start=2, iters=2, batch_ids=2, num_instances=4, rho_intra=4, rho_inter=4,
-                eval_every=3, eval_trials=1, maal_hidden=16, progress=False)
+                eval_every=3, eval_trials=1, maal_hidden=16, progress=False,
+                embed_dim=None, num_heads=None)   # timm's test_vit as it is (width 64, 2 heads)
     return synthetic(**{**base, **kw})
 
 # TokenMatcher's stage 2 where the paper is silent (chapters 08-10): the named options, one switch each
@@ -391,6 +409,7 @@ def model_kwargs(cfg: TrainConfig, pretrained: bool = True) -> dict:
     if cfg.drop_path is not None: kw['drop_path_rate'] = cfg.drop_path
     if cfg.stem is not None: kw['stem'] = cfg.stem
     if cfg.modality_stems is not None: kw['modality_stems'] = cfg.modality_stems
+    kw.update({k: v for k in ('embed_dim', 'depth', 'num_heads') if (v := getattr(cfg, k)) is not None})   # the ViT's size
     return kw
 
 def check_pretrained(cfg: TrainConfig) -> None:

@@ -265,7 +265,9 @@ def measured_lines(root=None) -> list[str]:
     amp = bench_json('amp', root)
     if amp:
         s = amp['summary']
-        L.append(_line('the default demo, fp32 vs bf16 autocast (`amp=auto`), seeds ' + ', '.join(amp['runs']['off']),
+        ran = dict(re.findall(r"(\w+)=([^,]+)", amp['config']))        # the demo as the benchmark ran it then
+        L.append(_line(f"the demo as `amp_bench.py` ran it ({ran.get('epochs', '?')} epochs of {ran.get('iters', '?')} steps, width "
+                       f"{ran.get('embed_dim', '192')}), fp32 vs bf16 autocast (`amp=auto`), seeds " + ', '.join(amp['runs']['off']),
                        f"wall {s['off']['seconds']:.0f} s vs {s['auto']['seconds']:.0f} s (x{amp['time_ratio_bf16_over_fp32']:.2f}); "
                        f"all-search Rank-1 {s['off']['all Rank-1'][0]:.1f} ± {s['off']['all Rank-1'][1]:.1f} vs "
                        f"{s['auto']['all Rank-1'][0]:.1f} ± {s['auto']['all Rank-1'][1]:.1f}", 'bench/amp_bench.py'))
