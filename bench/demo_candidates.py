@@ -41,7 +41,7 @@ CANDIDATES = {
     'K_e10_i32_lr5': dict(E10, iters=32, lr=5e-4, maal_lr=5e-4),
     'L_e10_i32_8x2': dict(E10, iters=32, batch_ids=8, num_instances=2),
     'M_e10_i32_p5': dict(E10, iters=32, phase2_start=5),
-    # round 2: a narrower ViT (width 128, 4 heads: 0.56x the step's time, 0.54x the description's) and the images it frees
+    # round 2: a narrower ViT (width 128, 4 heads: cheaper steps and descriptions, `cost` in the JSON) and the images it frees
     'N_d128_e10_i32_8x2': dict(E10, iters=32, batch_ids=8, num_instances=2, **D128),
     'O_d128_i40_8x2': dict(batch_ids=8, num_instances=2, **D128),
     'P_d128_i40': dict(D128),

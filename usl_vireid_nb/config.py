@@ -264,7 +264,7 @@ def synthetic(**kw) -> TrainConfig:
                 synth_test_ids=48,       # as many test identities as training ones: a steadier Rank-1 than a handful would give
                 arch_preset='demo',      # [departs from M2] small ViT (patch 8, 4 blocks, conv stem): trains from scratch on a CPU
                 embed_dim=128, num_heads=4,   # narrower than the preset's 192 (3 heads): the step is its matrix products, so
-                                         # 0.56x the step's time, and on validation draws it learned more per image
+                                         # about 2/3 of the step's time, and on validation draws it learned more per image
                                          # (bench/results/demo_candidates.json, round 2)
                 img_h=64, img_w=32,      # [departs from M20] the synthetic people are drawn at 128x64; half size keeps every stripe
                 regions=4,               # as SYSU-MM01 (the synthetic set copies its layout)
